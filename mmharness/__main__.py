@@ -1,0 +1,5 @@
+"""``python -m mmharness`` = the ``mmh`` command (also used under torchrun)."""
+
+from .cli import main
+
+main()

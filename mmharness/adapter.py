@@ -1,0 +1,235 @@
+"""The Adapter base class: how a model offers capabilities to the harness.
+
+A model is one subclass. Its capabilities are exactly the capability methods it overrides
+(``embed_image``, ``embed_text``, ``match``, ``classify``, ``generate``, ``segment``, ``detect``).
+Constructor keyword arguments are the model arguments (``--model-args k=v,...``): annotate them and
+the harness converts the command-line strings to those types and rejects unknown names.
+
+Adapters never know which benchmark they serve: they receive batches and return batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+from typing import Any, Callable, ClassVar
+
+from .requests import Batch, Capability, ClassifyOutput, Detections
+
+_CAPABILITY_METHODS = {c: c.value for c in Capability}
+
+
+class AdapterError(RuntimeError):
+    """An adapter misbehaved (wrong shape, NaN, wrong count) or was misconfigured."""
+
+
+class Adapter:
+    """Base class of every model adapter.
+
+    Subclasses set ``name`` (done by ``@register_adapter``), optionally ``version`` (bump it when a
+    code change alters outputs, so caches are not reused), override the capability methods they
+    support, and may override :meth:`preprocess` and :meth:`weights_identity`.
+    """
+
+    name: ClassVar[str] = "unnamed"
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+
+    def __init__(self, **model_args: Any):
+        if model_args:
+            raise AdapterError(f"adapter {self.name!r} takes no model arguments, got {sorted(model_args)}")
+        self.model_args: dict[str, Any] = {}
+        self.device = "cpu"
+
+    # ------------------------------------------------------------------ identity
+    @classmethod
+    def capabilities(cls) -> frozenset[Capability]:
+        """The capabilities this class implements (the capability methods it overrides)."""
+        return frozenset(c for c, m in _CAPABILITY_METHODS.items() if getattr(cls, m) is not getattr(Adapter, m))
+
+    def weights_identity(self) -> str:
+        """A string identifying the weights (a checkpoint hash, a hub revision, 'random:seed=0').
+
+        The default says nothing beyond the arguments; adapters that load files should hash them.
+        """
+        return ""
+
+    def fingerprint(self) -> str:
+        """Identity of code version + arguments + weights. Keys the response cache."""
+        payload = json.dumps(
+            {
+                "class": f"{type(self).__module__}.{type(self).__qualname__}",
+                "name": self.name,
+                "version": self.version,
+                "args": {k: str(v) for k, v in sorted(self.model_args.items())},
+                "weights": self.weights_identity(),
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+    # ------------------------------------------------------------------ runtime
+    def to(self, device: str) -> "Adapter":
+        """Move the model to ``device`` ("cpu", "cuda:0", "mps"). Subclasses with modules extend this."""
+        self.device = device
+        return self
+
+    def preprocess(self, modality: str) -> Callable[[Any], Any]:
+        """A picklable function run in DataLoader workers on each decoded input of ``modality``.
+
+        The default turns a PIL image into a float CHW tensor in [0, 1] (no resizing) and passes
+        other modalities through unchanged.
+        """
+        if modality == "image":
+            return pil_to_float_tensor
+        return _identity
+
+    # ------------------------------------------------------------------ capabilities
+    def embed_image(self, images) -> Any:
+        """(B, C, H, W) preprocessed images -> (B, D) embeddings."""
+        raise NotImplementedError
+
+    def embed_text(self, texts: list[str]) -> Any:
+        """B texts -> (B, D) embeddings."""
+        raise NotImplementedError
+
+    def match(self, batch: Batch) -> Any:
+        """Image-text scores: (B, L) tensor, or B 1-D tensors when L differs per request."""
+        raise NotImplementedError
+
+    def classify(self, batch: Batch) -> ClassifyOutput:
+        """Logits (B, C) over ``batch.requests[0].labels`` (one label set per batch)."""
+        raise NotImplementedError
+
+    def generate(self, batch: Batch) -> list[str]:
+        """B generated texts for ``req.messages`` with ``req.params`` (one params value per batch)."""
+        raise NotImplementedError
+
+    def segment(self, batch: Batch) -> Any:
+        """(B, H, W) integer label maps, or a list of B (H, W) maps when sizes differ."""
+        raise NotImplementedError
+
+    def detect(self, batch: Batch) -> list[Detections]:
+        """B detections (boxes xyxy in pixels, scores, labels as indices of the request's label set)."""
+        raise NotImplementedError
+
+
+def pil_to_float_tensor(image):
+    """PIL image -> float32 CHW tensor in [0, 1]."""
+    import numpy as np
+    import torch
+
+    arr = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def _identity(x):
+    return x
+
+
+# --------------------------------------------------------------------------- argument parsing
+
+
+def parse_model_args(text: str | None) -> dict[str, str]:
+    """Parse ``"k=v,k2=v2"`` into a dict of strings. Values may contain '=' but not ','."""
+    out: dict[str, str] = {}
+    if not text:
+        return out
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" not in part:
+            raise AdapterError(f"model argument {part!r} is not of the form key=value")
+        k, v = part.split("=", 1)
+        k = k.strip()
+        if k in out:
+            raise AdapterError(f"model argument {k!r} given twice")
+        out[k] = v.strip()
+    return out
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _convert(value: Any, annotation: Any, adapter: str, key: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    ann = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    ann = ann.replace(" ", "")
+    optional = "None" in ann
+    if optional and value.lower() in ("none", "null", ""):
+        return None
+    base = ann.replace("|None", "").replace("None|", "").replace("Optional[", "").rstrip("]")
+    try:
+        if base == "int":
+            return int(value)
+        if base == "float":
+            return float(value)
+        if base == "bool":
+            lv = value.lower()
+            if lv in _TRUE:
+                return True
+            if lv in _FALSE:
+                return False
+            raise ValueError("expected true/false")
+    except ValueError as e:
+        raise AdapterError(f"adapter {adapter!r}: argument {key}={value!r} is not a valid {base}: {e}") from None
+    return value
+
+
+def build_adapter(cls: type[Adapter], args: dict[str, Any]) -> Adapter:
+    """Instantiate ``cls`` from string arguments, converting by annotation; unknown keys are an error."""
+    from .registry import did_you_mean
+
+    sig = inspect.signature(cls.__init__)
+    params = {n: p for n, p in sig.parameters.items() if n != "self" and p.kind is p.KEYWORD_ONLY or
+              (n != "self" and p.kind is p.POSITIONAL_OR_KEYWORD)}
+    accepts_var = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    kwargs = {}
+    for k, v in args.items():
+        if k not in params:
+            if accepts_var and cls.__init__ is not Adapter.__init__:
+                kwargs[k] = v
+                continue
+            known = sorted(params)
+            hint = did_you_mean(k, known)
+            raise AdapterError(
+                f"adapter {cls.name!r} has no argument {k!r}.{hint} Known arguments: "
+                f"{', '.join(known) if known else '(none)'}"
+            )
+        kwargs[k] = _convert(v, params[k].annotation, cls.name, k)
+    missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in kwargs]
+    if missing:
+        raise AdapterError(f"adapter {cls.name!r} needs argument(s): {', '.join(missing)}")
+    return cls(**kwargs)
+
+
+def adapter_arguments(cls: type[Adapter]) -> list[tuple[str, str, Any]]:
+    """(name, type, default) of each constructor argument, for ``mmh adapters`` and docs."""
+    out = []
+    for n, p in inspect.signature(cls.__init__).parameters.items():
+        if n == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        ann = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
+        out.append((n, str(ann), None if p.default is inspect.Parameter.empty else p.default))
+    return out
+
+
+def file_identity(path: str) -> str:
+    """sha256 of a weights file (memoised on path, size and mtime)."""
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
+        _FILE_HASHES[key] = "sha256:" + h.hexdigest()
+    return _FILE_HASHES[key]
+
+
+_FILE_HASHES: dict[tuple, str] = {}

@@ -1,0 +1,184 @@
+"""Crash-safe per-sample response cache.
+
+One SQLite database in WAL mode with ``synchronous=FULL``: every ``put_many`` is one transaction,
+durable when it returns, so a run killed at any point (SIGKILL included) loses at most the batch in
+flight. Rows are keyed by (adapter fingerprint, task fingerprint, sample id); payloads are
+:func:`mmharness.requests.encode` bytes (JSON header + raw arrays, never pickle).
+
+Several processes (data-parallel ranks) may write the same database: SQLite serialises writers and
+WAL lets readers proceed. A second table holds shared artifacts such as zero-shot classifiers.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .requests import Response, decode, encode
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    adapter TEXT NOT NULL,
+    task TEXT NOT NULL,
+    sample TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    input_hash TEXT,
+    created REAL NOT NULL,
+    PRIMARY KEY (adapter, task, sample)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS artifacts (
+    key TEXT PRIMARY KEY,
+    payload BLOB NOT NULL,
+    created REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+def default_cache_dir() -> Path:
+    """The per-user cache directory (``platformdirs.user_cache_dir('mmharness')``)."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("mmharness"))
+
+
+class ResponseCache:
+    """Per-sample responses of one (adapter, task) pair, plus shared artifacts."""
+
+    def __init__(self, directory: Path | str):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / "responses.sqlite"
+        self._conn = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ------------------------------------------------------------------ responses
+    def cached_ids(self, adapter: str, task: str) -> set[str]:
+        """Sample ids already answered for this adapter and task."""
+        rows = self._conn.execute(
+            "SELECT sample FROM responses WHERE adapter=? AND task=?", (adapter, task)
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def put_many(self, adapter: str, task: str,
+                 items: Iterable[tuple[str, Response, str | None]]) -> None:
+        """Store (sample id, response, input hash) rows in one durable transaction."""
+        now = time.time()
+        rows = [(adapter, task, sid, encode(resp), ih, now) for sid, resp, ih in items]
+        if not rows:
+            return
+        self._write("INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?)", rows)
+
+    def get_many(self, adapter: str, task: str,
+                 sample_ids: Sequence[str]) -> dict[str, tuple[Response, str | None]]:
+        """Responses (and input hashes) of the given samples that are cached."""
+        out: dict[str, tuple[Response, str | None]] = {}
+        wanted = list(sample_ids)
+        for i in range(0, len(wanted), 900):  # SQLite's parameter limit
+            chunk = wanted[i : i + 900]
+            q = ",".join("?" * len(chunk))
+            for sid, payload, ih in self._conn.execute(
+                f"SELECT sample, payload, input_hash FROM responses "
+                f"WHERE adapter=? AND task=? AND sample IN ({q})", (adapter, task, *chunk)
+            ):
+                out[sid] = (decode(payload), ih)
+        return out
+
+    def count(self, adapter: str | None = None, task: str | None = None) -> int:
+        q, args = "SELECT COUNT(*) FROM responses", []
+        conds = []
+        if adapter:
+            conds.append("adapter=?")
+            args.append(adapter)
+        if task:
+            conds.append("task=?")
+            args.append(task)
+        if conds:
+            q += " WHERE " + " AND ".join(conds)
+        return self._conn.execute(q, args).fetchone()[0]
+
+    # ------------------------------------------------------------------ artifacts
+    def get_artifact(self, key: str) -> bytes | None:
+        row = self._conn.execute("SELECT payload FROM artifacts WHERE key=?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_artifact(self, key: str, payload: bytes) -> None:
+        self._write("INSERT OR REPLACE INTO artifacts VALUES (?,?,?)", [(key, payload, time.time())])
+
+    # ------------------------------------------------------------------ internals
+    def _write(self, sql: str, rows: list[tuple]) -> None:
+        for attempt in range(20):
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany(sql, rows)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise sqlite3.OperationalError(f"cache database {self.path} stayed locked")
+
+
+class MemoryCache:
+    """Same interface, nothing persisted (``--no-cache``)."""
+
+    path = None
+
+    def __init__(self):
+        self._rows: dict[tuple[str, str, str], tuple[Response, str | None]] = {}
+        self._artifacts: dict[str, bytes] = {}
+
+    def close(self) -> None:
+        pass
+
+    def cached_ids(self, adapter, task):
+        return {s for (a, t, s) in self._rows if a == adapter and t == task}
+
+    def put_many(self, adapter, task, items):
+        for sid, resp, ih in items:
+            self._rows[(adapter, task, sid)] = (resp, ih)
+
+    def get_many(self, adapter, task, sample_ids):
+        return {s: self._rows[(adapter, task, s)] for s in sample_ids if (adapter, task, s) in self._rows}
+
+    def count(self, adapter=None, task=None):
+        return sum(1 for (a, t, _) in self._rows if (adapter is None or a == adapter) and (task is None or t == task))
+
+    def get_artifact(self, key):
+        return self._artifacts.get(key)
+
+    def put_artifact(self, key, payload):
+        self._artifacts[key] = payload
+
+
+def check_writable(directory: Path) -> None:
+    """Fail early (before any model work) when ``directory`` cannot be created or written."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".mmh-write-probe-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as e:
+        raise PermissionError(
+            f"output directory {directory} is not writable ({e.strerror or e}); "
+            f"choose another with --output"
+        ) from e

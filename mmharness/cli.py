@@ -1,0 +1,277 @@
+"""The ``mmh`` command line: run, tasks, adapters, adapter new|check, results validate|table."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+_KNOWN_ERRORS: tuple[type[BaseException], ...] = ()
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean 'the user asked for something wrong': printed without a traceback."""
+    from .adapter import AdapterError
+    from .devices import DeviceError
+    from .executors import CapabilityError
+    from .registry import RegistryError
+    from .results import ResultsError
+    from .task import TaskError
+
+    return (AdapterError, CapabilityError, DeviceError, RegistryError, ResultsError, TaskError,
+            PermissionError, ValueError)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _known_errors() as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="mmharness")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """mmharness: score multimodal models on published benchmarks with their official protocols."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
+
+
+# --------------------------------------------------------------------------- run
+
+
+@main.command()
+@click.option("--model", "-m", required=True, help="Adapter name (see `mmh adapters`).")
+@click.option("--model-args", "-a", default="", help="Adapter arguments: k=v,k2=v2.")
+@click.option("--tasks", "-t", required=True, help="Comma-separated task or group names (see `mmh tasks`).")
+@click.option("--task-args", default="", help="Task options: k=v,... (each task takes the keys it knows).")
+@click.option("--output", "-o", type=click.Path(file_okay=False), default="results", show_default=True,
+              help="Directory for the results JSON (and per-sample logs).")
+@click.option("--data-root", type=click.Path(file_okay=False), envvar="MMH_DATA_ROOT",
+              help="Root of the official data releases [env: MMH_DATA_ROOT]. Recorded in the results.")
+@click.option("--data-source", default=None, help="Force a loader (e.g. torchvision, binary, hf, png).")
+@click.option("--sample", is_flag=True, help="Run on the bundled sample data (flagged in the results).")
+@click.option("--batch-size", "-b", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--text-batch-size", default=256, show_default=True, type=click.IntRange(min=1),
+              help="Batch size for prompt embeddings (zero-shot classifiers).")
+@click.option("--num-workers", "-j", default=0, show_default=True, type=click.IntRange(min=0),
+              help="DataLoader worker processes (decoding happens there).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N samples per task.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Response cache directory [default: the user cache dir].")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the response cache.")
+@click.option("--log-samples", is_flag=True, help="Write per-sample JSONL beside the results.")
+@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
+              help="On an undecodable input: stop, or skip it and count it in the results.")
+@click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(min=0),
+              help="Bootstrap resamples for confidence intervals (0 = none).")
+@click.option("--include", "includes", multiple=True,
+              help="Import a module or .py file that registers adapters/tasks (repeatable).")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results JSON instead of a table.")
+def run(model, model_args, tasks, task_args, output, data_root, data_source, sample, batch_size,
+        text_batch_size, num_workers, device, precision, limit, seed, cache_dir, no_cache,
+        log_samples, on_error, bootstrap, includes, no_progress, as_json):
+    """Evaluate MODEL on TASKS and write a results JSON."""
+    from .evaluate import evaluate
+
+    res = evaluate(model, tasks, model_args=model_args, task_args=task_args, data_root=data_root,
+                   data_source=data_source, sample=sample, batch_size=batch_size,
+                   text_batch_size=text_batch_size, num_workers=num_workers, device=device,
+                   precision=precision, limit=limit, seed=seed, cache_dir=cache_dir,
+                   use_cache=not no_cache, output=output, log_samples=log_samples,
+                   on_error=on_error, bootstrap=bootstrap, progress=not no_progress,
+                   includes=includes)
+    if as_json:
+        click.echo(json.dumps(res.doc, indent=2))
+        return
+    click.echo(format_run_table(res.doc))
+    click.echo(f"results: {res.path}")
+    for t, p in res.sample_logs.items():
+        click.echo(f"samples ({t}): {p}")
+
+
+def format_run_table(doc: dict) -> str:
+    """A plain-text table of one results document: task, primary metric, value, CI, n."""
+    rows = [("task", "metric", "value", "95% CI", "n", "cached", "data")]
+    for name, t in doc["tasks"].items():
+        for m, v in t["metrics"].items():
+            ci = v.get("ci")
+            rows.append((name if m == t["primary_metric"] else "", m + (" *" if m == t["primary_metric"] else ""),
+                         _fmt(v["value"]), f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "",
+                         str(t["n_scored"]) if m == t["primary_metric"] else "",
+                         str(t["cache"]["hits"]) if m == t["primary_metric"] else "",
+                         t["data"]["kind"] if m == t["primary_metric"] else ""))
+    head = f"model: {doc['model']['adapter']} {doc['model']['args'] or ''} (fingerprint {doc['model']['fingerprint'][:10]})"
+    return head + "\n" + _table(rows) + "\n(* = primary metric)"
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def _table(rows: list[tuple]) -> str:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- listings
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def tasks(as_json):
+    """List the registered tasks and task groups."""
+    from .registry import TASK_GROUPS, TASKS
+
+    items = []
+    for n in TASKS.names():
+        cls = TASKS.get(n)
+        items.append({"name": n, "version": cls.version, "uses": [c.value for c in cls.uses],
+                      "primary_metric": cls.primary_metric, "protocol": cls.protocol,
+                      "description": cls.description, "origin": TASKS.origin(n)})
+    if as_json:
+        click.echo(json.dumps({"tasks": items, "groups": {k: list(v) for k, v in TASK_GROUPS.items()}}, indent=2))
+        return
+    rows = [("task", "version", "capabilities (preferred first)", "primary metric", "description")]
+    rows += [(i["name"], i["version"], ", ".join(i["uses"]), i["primary_metric"], i["description"][:60]) for i in items]
+    click.echo(_table(rows))
+    click.echo("\ngroups: " + "; ".join(f"{k} = {', '.join(v)}" for k, v in TASK_GROUPS.items()))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--include", "includes", multiple=True, help="Import a module or .py file first.")
+def adapters(as_json, includes):
+    """List the registered adapters, their capabilities and arguments."""
+    from .adapter import adapter_arguments
+    from .registry import ADAPTERS, include
+
+    for inc in includes:
+        include(inc)
+    items = []
+    for n in ADAPTERS.names():
+        cls = ADAPTERS.get(n)
+        items.append({"name": n, "capabilities": sorted(c.value for c in cls.capabilities()),
+                      "arguments": [{"name": a, "type": t, "default": d} for a, t, d in adapter_arguments(cls)],
+                      "description": cls.description or (cls.__doc__ or "").strip().split("\n")[0],
+                      "origin": ADAPTERS.origin(n)})
+    if as_json:
+        click.echo(json.dumps(items, indent=2, default=str))
+        return
+    rows = [("adapter", "capabilities", "arguments", "origin")]
+    rows += [(i["name"], ", ".join(i["capabilities"]),
+              ", ".join(a["name"] + ("" if a["default"] is None else f"={a['default']}") for a in i["arguments"]),
+              i["origin"]) for i in items]
+    click.echo(_table(rows))
+
+
+# --------------------------------------------------------------------------- adapter new / check
+
+
+@main.group()
+def adapter():
+    """Write and check adapters."""
+
+
+@adapter.command("new")
+@click.argument("name")
+@click.option("--dir", "dest", type=click.Path(file_okay=False), default=None,
+              help="Where to create the package [default: ./mmh-adapter-NAME].")
+def adapter_new(name, dest):
+    """Scaffold a working adapter package NAME with its entry point and a test."""
+    from .scaffold import scaffold_adapter
+
+    root = scaffold_adapter(name, Path(dest) if dest else None)
+    click.echo(f"created {root}")
+    click.echo(f"next: pip install -e {root} && mmh adapter check {name}")
+
+
+@adapter.command("check")
+@click.argument("name")
+@click.option("--model-args", "-a", default="", help="Adapter arguments: k=v,k2=v2.")
+@click.option("--include", "includes", multiple=True, help="Import a module or .py file first.")
+@click.option("--device", default="cpu", show_default=True)
+def adapter_check(name, model_args, includes, device):
+    """Check that adapter NAME honours the capability contract (types, shapes, finiteness, determinism)."""
+    from .adapter import build_adapter, parse_model_args
+    from .conformance import check_adapter
+    from .devices import resolve_device
+    from .registry import ADAPTERS, include
+
+    for inc in includes:
+        include(inc)
+    cls = ADAPTERS.get(name)
+    ad = build_adapter(cls, parse_model_args(model_args)).to(resolve_device(device))
+    results = check_adapter(ad)
+    rows = [("capability", "how", "result", "detail")]
+    rows += [(r.capability, r.path, "ok" if r.ok else "FAIL", r.detail) for r in results]
+    click.echo(_table(rows))
+    n_bad = sum(not r.ok for r in results)
+    if n_bad:
+        click.echo(f"{n_bad} check(s) failed for adapter {name!r}", err=True)
+        sys.exit(1)
+    click.echo(f"adapter {name!r} passes all {len(results)} checks")
+
+
+# --------------------------------------------------------------------------- results
+
+
+@main.group()
+def results():
+    """Inspect results files."""
+
+
+@results.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def results_validate(paths):
+    """Validate results files against the shipped JSON Schema."""
+    from .results import ResultsError, load_results
+
+    bad = 0
+    for p in paths:
+        try:
+            load_results(p)
+            click.echo(f"ok    {p}")
+        except ResultsError as e:
+            bad += 1
+            click.echo(f"FAIL  {e}")
+    if bad:
+        sys.exit(1)
+
+
+@results.command("table")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+def results_table(paths):
+    """Models x tasks table of primary metrics from results files (or directories of them)."""
+    from .results import load_results
+
+    files = []
+    for p in map(Path, paths):
+        files += sorted(p.glob("results_*.json")) if p.is_dir() else [p]
+    docs = [load_results(f) for f in files]
+    task_names = sorted({t for d in docs for t in d["tasks"]})
+    rows = [("model", *[f"{t} ({docs[0]['tasks'].get(t, {}).get('primary_metric', '')})" if docs else t
+                        for t in task_names])]
+    for d in docs:
+        label = d["model"]["adapter"] + (f"[{','.join(f'{k}={v}' for k, v in d['model']['args'].items())}]"
+                                         if d["model"]["args"] else "")
+        rows.append((label, *[_fmt(d["tasks"][t]["metrics"][d["tasks"][t]["primary_metric"]]["value"])
+                              if t in d["tasks"] else "-" for t in task_names]))
+    click.echo(_table(rows))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,258 @@
+"""The Python API: ``evaluate(model, tasks, **options) -> Results``. The CLI is a thin layer on it.
+
+Order of work, so that mistakes fail fast and cheaply: resolve names -> check the output directory
+is writable -> check capabilities -> load task data -> build the model -> run, score and write.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import SCHEMA_VERSION, __version__
+from .adapter import Adapter, AdapterError, build_adapter, parse_model_args
+from .cache import MemoryCache, ResponseCache, check_writable, default_cache_dir
+from .devices import autocast_factory, resolve_device
+from .executors import resolve
+from .registry import ADAPTERS, TASKS, did_you_mean, expand_task_names, include
+from .requests import response_to_json
+from .results import environment_info, git_info, write_jsonl, write_results
+from .runner import ON_ERROR, RunOptions, run_task
+from .task import DataConfig, ScoreContext, Task, TaskError
+
+log = logging.getLogger("mmharness")
+
+
+@dataclass
+class Results:
+    """A finished run: the results document and where it was written (if anywhere)."""
+
+    doc: dict
+    path: Path | None = None
+    sample_logs: dict[str, Path] = field(default_factory=dict)
+
+    def metric(self, task: str, name: str | None = None) -> float | None:
+        t = self.doc["tasks"][task]
+        return t["metrics"][name or t["primary_metric"]]["value"]
+
+
+def build_task(name: str, task_args: dict[str, Any] | None = None) -> Task:
+    """Instantiate task ``name`` with the options it accepts from ``task_args`` (strings converted
+    by annotation)."""
+    cls = TASKS.get(name)
+    accepted = {n for n, p in inspect.signature(cls.__init__).parameters.items()
+                if n != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    mine = {k: v for k, v in (task_args or {}).items() if k in accepted}
+    try:
+        return build_adapter(cls, mine)  # same typed conversion as adapters
+    except AdapterError as e:
+        raise TaskError(str(e).replace("adapter", "task", 1)) from None
+
+
+def evaluate(
+    model: str | Adapter,
+    tasks: str | Sequence[str],
+    *,
+    model_args: str | dict[str, Any] | None = None,
+    task_args: str | dict[str, Any] | None = None,
+    data_root: str | Path | None = None,
+    data_source: str | None = None,
+    sample: bool = False,
+    batch_size: int = 32,
+    text_batch_size: int = 256,
+    num_workers: int = 0,
+    device: str = "auto",
+    precision: str = "fp32",
+    limit: int | None = None,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    output: str | Path | None = None,
+    log_samples: bool = False,
+    on_error: str = "raise",
+    bootstrap: int = 1000,
+    ci_level: float = 0.95,
+    progress: bool = True,
+    includes: Sequence[str] = (),
+) -> Results:
+    """Evaluate one model on one or more tasks and return (and optionally write) the results.
+
+    ``model`` is a registered adapter name (with ``model_args``) or an adapter instance.
+    ``tasks`` is a comma-separated string or a list of task and group names.
+    """
+    t_start = time.perf_counter()
+    for inc in includes:
+        include(inc)
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error={on_error!r}: expected one of {', '.join(ON_ERROR)}")
+    if batch_size < 1 or num_workers < 0 or (limit is not None and limit < 1):
+        raise ValueError("batch_size must be >= 1, num_workers >= 0 and limit >= 1")
+    task_names = expand_task_names(tasks)
+    if isinstance(model, Adapter):
+        adapter_cls: type[Adapter] = type(model)
+        margs: dict[str, Any] = dict(model.model_args)
+    else:
+        adapter_cls = ADAPTERS.get(model)
+        margs = parse_model_args(model_args) if isinstance(model_args, (str, type(None))) else dict(model_args)
+    targs = parse_model_args(task_args) if isinstance(task_args, (str, type(None))) else dict(task_args)
+
+    out_dir = Path(output) if output is not None else None
+    if out_dir is not None:
+        check_writable(out_dir)
+
+    task_objs = [build_task(n, targs) for n in task_names]
+    if targs:
+        used = {k for t in task_objs for k in targs if k in inspect.signature(type(t).__init__).parameters}
+        unused = sorted(set(targs) - used)
+        if unused:
+            known = sorted({n for t in task_objs for n in inspect.signature(type(t).__init__).parameters
+                            if n not in ("self", "options")})
+            raise TaskError(f"no selected task accepts option(s) {', '.join(unused)}."
+                            f"{did_you_mean(unused[0], known)} Options of these tasks: {', '.join(known) or '(none)'}")
+    offered = adapter_cls.capabilities()
+    executors = {t.name: resolve(t.uses, offered, task=t.name, adapter=adapter_cls.name) for t in task_objs}
+
+    data_cfg = DataConfig(root=Path(data_root) if data_root else None, sample=sample, source=data_source)
+    datas = {}
+    for t in task_objs:
+        d = t.load(data_cfg)
+        if not d.samples:
+            raise TaskError(f"task {t.name!r}: the data at {d.source} holds no samples")
+        ids = [s.id for s in d.samples]
+        if len(set(ids)) != len(ids):
+            raise TaskError(f"task {t.name!r}: sample ids are not unique in {d.source}")
+        datas[t.name] = d
+
+    dev = resolve_device(device)
+    autocast = autocast_factory(dev, precision)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    import torch
+
+    torch.manual_seed(seed)
+    adapter = model if isinstance(model, Adapter) else build_adapter(adapter_cls, margs)
+    adapter.to(dev)
+    adapter_fp = adapter.fingerprint()
+    adapter_key = f"{adapter_fp}:{precision}"
+
+    cache: Any
+    if use_cache:
+        cache = ResponseCache(Path(cache_dir) if cache_dir else default_cache_dir())
+    else:
+        cache = MemoryCache()
+    opts = RunOptions(batch_size=batch_size, num_workers=num_workers, device=dev, precision=precision,
+                      on_error=on_error, progress=progress, text_batch_size=text_batch_size)
+    stamp = datetime.now(timezone.utc)
+    run_id = uuid.uuid4().hex
+    task_docs: dict[str, dict] = {}
+    sample_logs: dict[str, Path] = {}
+    total_computed, total_model = 0, 0.0
+    try:
+        for t in task_objs:
+            d = datas[t.name]
+            samples = d.samples[:limit] if limit else d.samples
+            task_key = t.fingerprint(d)
+            run = run_task(adapter, t, samples, executors[t.name], cache, adapter_key, task_key, opts, autocast)
+            keep = [i for i, r in enumerate(run.responses) if r is not None]
+            scored = t.score([samples[i] for i in keep], [run.responses[i] for i in keep],
+                             ScoreContext(seed=seed, bootstrap_resamples=bootstrap, ci_level=ci_level))
+            total_computed += run.n_computed
+            total_model += run.model_seconds
+            doc = _task_doc(t, d, executors[t.name].path, samples, run, keep, scored)
+            if log_samples and out_dir is not None:
+                p = out_dir / f"samples_{adapter.name}_{t.name}_{stamp:%Y%m%dT%H%M%S}_{run_id[:6]}.jsonl"
+                write_jsonl(p, _sample_rows(samples, run, keep, scored))
+                doc["samples_log"] = p.name
+                sample_logs[t.name] = p
+            task_docs[t.name] = doc
+            _log_summary(t, doc)
+    finally:
+        cache.close()
+
+    wall = time.perf_counter() - t_start
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "mmharness.results",
+        "run_id": run_id,
+        "created": stamp.isoformat().replace("+00:00", "Z"),
+        "harness": {"version": __version__, "git": git_info()},
+        "model": {"adapter": adapter.name, "args": {k: _jsonable(v) for k, v in margs.items()},
+                  "fingerprint": adapter_fp, "adapter_version": adapter.version,
+                  "capabilities": sorted(c.value for c in offered),
+                  "origin": ADAPTERS.origin(adapter.name)},
+        "config": {"seed": seed, "precision": precision, "batch_size": batch_size,
+                   "text_batch_size": text_batch_size, "num_workers": num_workers, "device": dev,
+                   "world_size": 1, "limit": limit, "data": "sample" if sample else "full",
+                   "data_root": str(data_root) if data_root else None, "data_source": data_source,
+                   "on_error": on_error, "bootstrap_resamples": bootstrap, "ci_level": ci_level,
+                   "cache": str(cache.path) if getattr(cache, "path", None) else None,
+                   "log_samples": log_samples, "includes": list(includes)},
+        "environment": environment_info(dev),
+        "timing": {"wall_seconds": wall, "model_seconds": total_model,
+                   "samples_per_second": (total_computed / wall) if total_computed else None},
+        "tasks": task_docs,
+    }
+    path = None
+    if out_dir is not None:
+        path = write_results(doc, out_dir / f"results_{adapter.name}_{stamp:%Y%m%dT%H%M%S}_{run_id[:6]}.json")
+    else:
+        from .results import clean_json, validate_results
+
+        doc = clean_json(doc)
+        validate_results(doc)
+    return Results(doc, path, sample_logs)
+
+
+def _jsonable(v: Any) -> Any:
+    return v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
+
+
+def _task_doc(t: Task, d, path: str, samples, run, keep, scored) -> dict:
+    metrics = {k: v.as_dict() for k, v in scored.metrics.items()}
+    meta = {}
+    for k in metrics:
+        try:
+            meta[k] = t.metric_spec(k).as_dict()
+        except KeyError:
+            raise TaskError(f"task {t.name!r} reported metric {k!r} without a MetricSpec") from None
+    if t.primary_metric not in metrics:
+        raise TaskError(f"task {t.name!r}: primary metric {t.primary_metric!r} missing from its scores")
+    n = len(samples)
+    return {
+        "version": t.version, "protocol": t.protocol, "description": t.description,
+        "capability_path": path, "config": t.config(),
+        "data": {"kind": d.kind, "source": d.source, "fingerprint": d.fingerprint,
+                 "n_available": len(d.samples)},
+        "n_samples": n, "n_scored": len(keep), "n_skipped": n - len(keep), "skipped": run.skipped,
+        "cache": {"hits": run.n_cached, "computed": run.n_computed},
+        "primary_metric": t.primary_metric, "metrics": metrics, "metric_metadata": meta,
+        "tables": scored.tables, "notes": scored.notes,
+        "timing": {"wall_seconds": run.wall_seconds, "model_seconds": run.model_seconds,
+                   "samples_per_second": (run.n_computed / run.wall_seconds) if run.n_computed else None},
+        "samples_log": None,
+    }
+
+
+def _sample_rows(samples, run, keep, scored):
+    per = dict(zip(keep, scored.per_sample)) if scored.per_sample else {}
+    for i, s in enumerate(samples):
+        r = run.responses[i]
+        yield {"id": s.id, "input_hash": run.input_hashes[i], "gold": s.gold,
+               "response": response_to_json(r) if r is not None else None,
+               "scores": per.get(i), "skipped": r is None}
+
+
+def _log_summary(t: Task, doc: dict) -> None:
+    pm = doc["primary_metric"]
+    log.info("%s: %s=%.4f (n=%d, cached %d, computed %d)", t.name, pm,
+             doc["metrics"][pm]["value"] if doc["metrics"][pm]["value"] is not None else float("nan"),
+             doc["n_scored"], doc["cache"]["hits"], doc["cache"]["computed"])

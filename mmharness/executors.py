@@ -1,0 +1,349 @@
+"""How a batch of requests is answered by an adapter: directly, or derived from embeddings.
+
+An :class:`Executor` turns one collated :class:`~mmharness.requests.Batch` into one response per
+request, validating what the adapter returned (count, shape, finiteness) so that a misbehaving
+adapter stops the run with a message naming adapter, task and samples. ``resolve`` picks the
+executor for a task: the first capability in the task's preference order that the adapter offers
+directly, else one the harness can derive (embeddings -> matching scores, embeddings -> zero-shot
+classifier). The runner only ever talks to executors; it never branches on names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .adapter import Adapter, AdapterError
+from .requests import (
+    Batch,
+    Capability,
+    ClassifyOutput,
+    ClassifyResponse,
+    Detections,
+    DetectionsResponse,
+    EmbeddingResponse,
+    LabelMapResponse,
+    LabelSet,
+    Response,
+    ScoresResponse,
+    TextResponse,
+)
+
+
+class CapabilityError(RuntimeError):
+    """The adapter offers none of the capabilities a task can use (raised before any work)."""
+
+
+@dataclass
+class RunContext:
+    """What executors need besides the batch: names for messages, the cache for shared artifacts."""
+
+    adapter_name: str
+    task_name: str
+    adapter_key: str  # adapter fingerprint + precision
+    cache: Any  # ResponseCache or MemoryCache
+    text_batch_size: int = 256
+    autocast: Callable[[], Any] | None = None
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Tensor/array/list -> numpy array on the CPU (float tensors become float32)."""
+    try:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            x = x.detach()
+            if x.is_floating_point():
+                x = x.float()
+            return x.cpu().numpy()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return np.asarray(x)
+
+
+def _fail(ctx: RunContext, batch: Batch, what: str) -> AdapterError:
+    ids = batch.sample_ids
+    shown = ", ".join(ids[:5]) + (f", ... ({len(ids)} samples)" if len(ids) > 5 else "")
+    return AdapterError(f"adapter {ctx.adapter_name!r} on task {ctx.task_name!r}: {what} "
+                        f"(samples {shown})")
+
+
+def _check_finite(ctx: RunContext, batch: Batch, arr: np.ndarray, what: str) -> None:
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        rows = np.where(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))[0] if arr.ndim else []
+        bad = [batch.sample_ids[i] for i in rows][:5]
+        raise AdapterError(f"adapter {ctx.adapter_name!r} on task {ctx.task_name!r}: {what} "
+                           f"contains NaN or infinite values (samples {', '.join(bad)})")
+
+
+def _check_rows(ctx: RunContext, batch: Batch, arr: np.ndarray, what: str, width: int | None = None):
+    n = len(batch)
+    if arr.ndim != 2 or arr.shape[0] != n or (width is not None and arr.shape[1] != width):
+        exp = f"({n}, {width if width is not None else 'D'})"
+        raise _fail(ctx, batch, f"{what} has shape {tuple(arr.shape)}, expected {exp}")
+    _check_finite(ctx, batch, arr, what)
+
+
+def _l2norm(a: np.ndarray) -> np.ndarray:
+    return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+
+
+class Executor:
+    """Answers batches of one capability. ``path`` says how (recorded in the results)."""
+
+    capability: Capability
+    path: str
+    needs: tuple[Capability, ...]
+
+    def run(self, adapter: Adapter, batch: Batch, ctx: RunContext) -> list[Response]:
+        raise NotImplementedError
+
+    def group_key(self, request) -> Any:
+        """Requests with different keys never share a batch (label set, generation params)."""
+        return None
+
+
+# --------------------------------------------------------------------------- direct executors
+
+
+class EmbedImage(Executor):
+    capability, path, needs = Capability.EMBED_IMAGE, "embed_image", (Capability.EMBED_IMAGE,)
+
+    def run(self, adapter, batch, ctx):
+        out = to_numpy(adapter.embed_image(batch.inputs["image"]))
+        _check_rows(ctx, batch, out, "embed_image output")
+        return [EmbeddingResponse(v.astype(np.float32)) for v in out]
+
+
+class EmbedText(Executor):
+    capability, path, needs = Capability.EMBED_TEXT, "embed_text", (Capability.EMBED_TEXT,)
+
+    def run(self, adapter, batch, ctx):
+        out = to_numpy(adapter.embed_text([r.text for r in batch.requests]))
+        _check_rows(ctx, batch, out, "embed_text output")
+        return [EmbeddingResponse(v.astype(np.float32)) for v in out]
+
+
+def _score_rows(ctx, batch, out, what) -> list[np.ndarray]:
+    """Split a (B, L) array or a list of B vectors into per-request score vectors, validated."""
+    rows = list(out) if isinstance(out, (list, tuple)) else list(to_numpy(out))
+    if len(rows) != len(batch):
+        raise _fail(ctx, batch, f"{what} returned {len(rows)} score vectors, expected {len(batch)}")
+    result = []
+    for i, (row, req) in enumerate(zip(rows, batch.requests)):
+        r = to_numpy(row).astype(np.float32).reshape(-1)
+        if r.shape[0] != len(req.texts):
+            raise _fail(ctx, batch, f"{what} gave {r.shape[0]} scores for sample {batch.sample_ids[i]} "
+                                    f"which has {len(req.texts)} texts")
+        if not np.isfinite(r).all():
+            raise _fail(ctx, batch, f"{what} returned NaN or infinite scores for sample {batch.sample_ids[i]}")
+        result.append(r)
+    return result
+
+
+class Match(Executor):
+    capability, path, needs = Capability.MATCH, "match", (Capability.MATCH,)
+
+    def run(self, adapter, batch, ctx):
+        return [ScoresResponse(r) for r in _score_rows(ctx, batch, adapter.match(batch), "match")]
+
+
+class Classify(Executor):
+    capability, path, needs = Capability.CLASSIFY, "classify", (Capability.CLASSIFY,)
+
+    def group_key(self, request):
+        return (request.labels.key(), request.multilabel)
+
+    def run(self, adapter, batch, ctx):
+        out = adapter.classify(batch)
+        if not isinstance(out, ClassifyOutput):
+            raise _fail(ctx, batch, f"classify returned {type(out).__name__}, expected ClassifyOutput")
+        n_classes = len(batch.requests[0].labels)
+        logits = to_numpy(out.logits).astype(np.float32)
+        _check_rows(ctx, batch, logits, "classify logits", n_classes)
+        boxes = None
+        if out.boxes is not None:
+            boxes = to_numpy(out.boxes).astype(np.float32)
+            _check_rows(ctx, batch, boxes, "classify boxes", 4)
+        return [ClassifyResponse(logits[i], None if boxes is None else boxes[i]) for i in range(len(batch))]
+
+
+class Generate(Executor):
+    capability, path, needs = Capability.GENERATE, "generate", (Capability.GENERATE,)
+
+    def group_key(self, request):
+        return request.params
+
+    def run(self, adapter, batch, ctx):
+        out = adapter.generate(batch)
+        if not isinstance(out, (list, tuple)) or len(out) != len(batch):
+            raise _fail(ctx, batch, f"generate returned {type(out).__name__} of length "
+                                    f"{len(out) if hasattr(out, '__len__') else '?'}, expected {len(batch)} strings")
+        responses = []
+        for i, o in enumerate(out):
+            if isinstance(o, TextResponse):
+                responses.append(o)
+            elif isinstance(o, str):
+                responses.append(TextResponse(o))
+            else:
+                raise _fail(ctx, batch, f"generate output {i} is {type(o).__name__}, expected str")
+        return responses
+
+
+class Segment(Executor):
+    capability, path, needs = Capability.SEGMENT, "segment", (Capability.SEGMENT,)
+
+    def run(self, adapter, batch, ctx):
+        out = adapter.segment(batch)
+        maps = list(out) if isinstance(out, (list, tuple)) else list(to_numpy(out))
+        if len(maps) != len(batch):
+            raise _fail(ctx, batch, f"segment returned {len(maps)} label maps, expected {len(batch)}")
+        res = []
+        for i, m in enumerate(maps):
+            a = to_numpy(m)
+            if a.ndim != 2 or a.dtype.kind not in "iu":
+                raise _fail(ctx, batch, f"segment map {i} has shape {a.shape} dtype {a.dtype}, "
+                                        f"expected an (H, W) integer array")
+            res.append(LabelMapResponse(a.astype(np.int32)))
+        return res
+
+
+class Detect(Executor):
+    capability, path, needs = Capability.DETECT, "detect", (Capability.DETECT,)
+
+    def run(self, adapter, batch, ctx):
+        out = adapter.detect(batch)
+        if not isinstance(out, (list, tuple)) or len(out) != len(batch):
+            raise _fail(ctx, batch, f"detect returned {len(out) if hasattr(out, '__len__') else '?'} "
+                                    f"results, expected {len(batch)}")
+        res = []
+        for i, d in enumerate(out):
+            if not isinstance(d, Detections):
+                raise _fail(ctx, batch, f"detect output {i} is {type(d).__name__}, expected Detections")
+            boxes = to_numpy(d.boxes).astype(np.float32).reshape(-1, 4)
+            scores = to_numpy(d.scores).astype(np.float32).reshape(-1)
+            labels = to_numpy(d.labels).astype(np.int64).reshape(-1)
+            if not (len(boxes) == len(scores) == len(labels)):
+                raise _fail(ctx, batch, f"detect output {i}: {len(boxes)} boxes, {len(scores)} scores, "
+                                        f"{len(labels)} labels; they must be equal")
+            _check_finite(ctx, batch, boxes[None] if len(boxes) else np.zeros((1, 0)), f"detect boxes {i}")
+            res.append(DetectionsResponse(boxes, scores, labels))
+        return res
+
+
+# --------------------------------------------------------------------------- derived executors
+
+
+def embed_texts_batched(adapter: Adapter, texts: Sequence[str], batch_size: int,
+                        ctx: RunContext, batch: Batch | None = None) -> np.ndarray:
+    """Embed many texts in large batches; returns (N, D) float32, L2-normalised."""
+    chunks = []
+    for i in range(0, len(texts), batch_size):
+        part = list(texts[i : i + batch_size])
+        out = to_numpy(adapter.embed_text(part)).astype(np.float32)
+        if out.ndim != 2 or out.shape[0] != len(part):
+            raise AdapterError(f"adapter {ctx.adapter_name!r} on task {ctx.task_name!r}: embed_text "
+                               f"returned shape {tuple(out.shape)} for {len(part)} texts")
+        if not np.isfinite(out).all():
+            raise AdapterError(f"adapter {ctx.adapter_name!r} on task {ctx.task_name!r}: embed_text "
+                               f"returned NaN or infinite values for prompts such as {part[0]!r}")
+        chunks.append(out)
+    return _l2norm(np.concatenate(chunks, axis=0))
+
+
+def zero_shot_classifier(adapter: Adapter, labels: LabelSet, ctx: RunContext) -> np.ndarray:
+    """CLIP's zero-shot classifier: per class, the normalised mean of the normalised embeddings of
+    its prompts. All C x T prompts are embedded in large flat batches; the result (C, D) is cached
+    per adapter fingerprint + precision + label set."""
+    key = f"zeroshot:{ctx.adapter_key}:{labels.key()}"
+    cached = ctx.cache.get_artifact(key)
+    if cached is not None:
+        from .requests import decode
+
+        return decode(cached).vector
+    prompts = labels.prompts()
+    flat = [p for per_class in prompts for p in per_class]
+    emb = embed_texts_batched(adapter, flat, ctx.text_batch_size, ctx)
+    per_class = emb.reshape(len(prompts), len(prompts[0]), -1).mean(axis=1)
+    weights = _l2norm(per_class).astype(np.float32)
+    from .requests import encode
+
+    ctx.cache.put_artifact(key, encode(EmbeddingResponse(weights)))
+    return weights
+
+
+class ZeroShotClassify(Executor):
+    """``classify`` derived from ``embed_image`` + ``embed_text``: logits = 100 * img . classifier."""
+
+    capability = Capability.CLASSIFY
+    path = "classify<-embed_image+embed_text (zero-shot, CLIP prompt ensemble)"
+    needs = (Capability.EMBED_IMAGE, Capability.EMBED_TEXT)
+    logit_scale = 100.0
+
+    def group_key(self, request):
+        return (request.labels.key(), request.multilabel)
+
+    def run(self, adapter, batch, ctx):
+        req0 = batch.requests[0]
+        if set(batch.inputs) != {"image"} or req0.text is not None:
+            raise CapabilityError(
+                f"task {ctx.task_name!r} sends classify inputs {sorted(batch.inputs)}"
+                f"{' with text' if req0.text else ''}; zero-shot classification from embeddings "
+                f"supports a single image input. Use an adapter with a `classify` method.")
+        weights = zero_shot_classifier(adapter, req0.labels, ctx)
+        img = to_numpy(adapter.embed_image(batch.inputs["image"])).astype(np.float32)
+        _check_rows(ctx, batch, img, "embed_image output", weights.shape[1])
+        logits = (self.logit_scale * _l2norm(img) @ weights.T).astype(np.float32)
+        return [ClassifyResponse(row) for row in logits]
+
+
+class MatchFromEmbeddings(Executor):
+    """``match`` derived from embeddings: cosine similarity of the image with each text."""
+
+    capability = Capability.MATCH
+    path = "match<-embed_image+embed_text (cosine similarity)"
+    needs = (Capability.EMBED_IMAGE, Capability.EMBED_TEXT)
+
+    def run(self, adapter, batch, ctx):
+        img = _l2norm(to_numpy(adapter.embed_image(batch.inputs["image"])).astype(np.float32))
+        _check_rows(ctx, batch, img, "embed_image output")
+        flat = [t for r in batch.requests for t in r.texts]
+        txt = embed_texts_batched(adapter, flat, ctx.text_batch_size, ctx, batch)
+        if txt.shape[1] != img.shape[1]:
+            raise _fail(ctx, batch, f"image embeddings have dim {img.shape[1]} but text embeddings "
+                                    f"have dim {txt.shape[1]}")
+        out, start = [], 0
+        for i, r in enumerate(batch.requests):
+            n = len(r.texts)
+            out.append(ScoresResponse((txt[start : start + n] @ img[i]).astype(np.float32)))
+            start += n
+        return out
+
+
+DIRECT: dict[Capability, Executor] = {e.capability: e for e in
+                                      (EmbedImage(), EmbedText(), Match(), Classify(), Generate(),
+                                       Segment(), Detect())}
+DERIVED: dict[Capability, tuple[Executor, ...]] = {
+    Capability.CLASSIFY: (ZeroShotClassify(),),
+    Capability.MATCH: (MatchFromEmbeddings(),),
+}
+
+
+def resolve(uses: Sequence[Capability], offered: frozenset[Capability], *, task: str,
+            adapter: str) -> Executor:
+    """Pick how to answer a task: its first usable capability, direct before derived."""
+    for cap in uses:
+        if cap in offered:
+            return DIRECT[cap]
+        for ex in DERIVED.get(cap, ()):
+            if all(n in offered for n in ex.needs):
+                return ex
+    options = []
+    for cap in uses:
+        alts = [cap.value] + ["+".join(n.value for n in ex.needs) for ex in DERIVED.get(cap, ())]
+        options.append(" or ".join(alts))
+    raise CapabilityError(
+        f"task {task!r} needs {'; or '.join(options)}, but adapter {adapter!r} offers only "
+        f"{', '.join(sorted(c.value for c in offered)) or 'nothing'}")

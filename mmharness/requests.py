@@ -1,0 +1,471 @@
+"""The capability contract: what a task may ask of a model, and what it gets back.
+
+Seven capabilities exist. A *request* is one sample's question, built by a task from light
+references to media (decoded later, in DataLoader workers). A *batch* is what an adapter method
+receives after decoding and collation. A *response* is one sample's answer; responses are what the
+runner caches and what a task scores. Tasks and metrics depend on this module only, never on models.
+
+Every request may carry a ``reference``: the gold answer expressed in the capability's own terms
+(a label index, the index of the positive caption, a gold text, a label map, gold boxes). Ordinary
+adapters ignore it; the ``oracle`` baseline answers from it, which proves the wiring end to end.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+
+class Capability(str, enum.Enum):
+    """The request kinds an adapter can answer."""
+
+    EMBED_IMAGE = "embed_image"
+    EMBED_TEXT = "embed_text"
+    MATCH = "match"
+    CLASSIFY = "classify"
+    GENERATE = "generate"
+    SEGMENT = "segment"
+    DETECT = "detect"
+
+    def __str__(self) -> str:  # "classify", not "Capability.CLASSIFY", in messages
+        return self.value
+
+
+# --------------------------------------------------------------------------- media references
+
+
+@runtime_checkable
+class MediaRef(Protocol):
+    """A light, picklable pointer to one piece of media; ``load()`` runs in a DataLoader worker.
+
+    ``describe()`` names the media for error messages (a file path, or a dataset and index).
+    """
+
+    modality: str
+
+    def load(self) -> Any: ...
+
+    def describe(self) -> str: ...
+
+
+class MediaDecodeError(RuntimeError):
+    """Raised when a piece of media cannot be read or decoded; names the file or record."""
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """An image stored as a file on disk (PNG, JPEG, ...)."""
+
+    path: str
+    modality: str = "image"
+
+    def load(self):
+        from PIL import Image
+
+        try:
+            with Image.open(self.path) as im:
+                im.load()
+                return im.convert("RGB")
+        except FileNotFoundError as e:
+            raise MediaDecodeError(f"image file not found: {self.path}") from e
+        except Exception as e:  # PIL raises many types for corrupt data
+            raise MediaDecodeError(f"cannot decode image {self.path}: {type(e).__name__}: {e}") from e
+
+    def describe(self) -> str:
+        return self.path
+
+
+@dataclass(frozen=True)
+class ImageArray:
+    """One HxWx3 uint8 image held by a row-indexable array source (CIFAR batches, HF datasets)."""
+
+    source: Any  # an object with .image(index) -> PIL.Image and .describe(index) -> str
+    index: int
+    modality: str = "image"
+
+    def load(self):
+        try:
+            return self.source.image(self.index)
+        except MediaDecodeError:
+            raise
+        except Exception as e:
+            raise MediaDecodeError(
+                f"cannot decode image {self.describe()}: {type(e).__name__}: {e}"
+            ) from e
+
+    def describe(self) -> str:
+        return self.source.describe(self.index)
+
+
+# --------------------------------------------------------------------------- label sets
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """The classes a ``classify`` request chooses among, with the prompts for zero-shot use.
+
+    ``templates`` are format strings with one ``{}`` (or ``{c}``) for the class name; the harness
+    derives a zero-shot classifier from them when an adapter only offers embeddings.
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    templates: tuple[str, ...] = ("a photo of a {}.",)
+    class_prompt_names: tuple[str, ...] | None = None  # names used in prompts, if they differ
+
+    def __post_init__(self):
+        if not self.classes:
+            raise ValueError(f"label set {self.name!r} has no classes")
+        if self.class_prompt_names is not None and len(self.class_prompt_names) != len(self.classes):
+            raise ValueError(
+                f"label set {self.name!r}: {len(self.class_prompt_names)} prompt names for "
+                f"{len(self.classes)} classes"
+            )
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def prompts(self) -> list[list[str]]:
+        """Prompt texts per class: ``[[t.format(c) for t in templates] for c in classes]``."""
+        names = self.class_prompt_names or self.classes
+        return [[t.replace("{c}", "{}").format(c) for t in self.templates] for c in names]
+
+    def key(self) -> str:
+        """Stable hash of classes + prompt names + templates (keys the zero-shot classifier cache)."""
+        payload = json.dumps([self.name, self.classes, self.templates, self.class_prompt_names])
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- requests (per sample)
+
+
+@dataclass
+class Request:
+    """Base of all requests: one sample's question to the model."""
+
+    capability: Capability = field(init=False)
+    reference: Any = field(default=None, kw_only=True)
+
+    def media(self) -> dict[str, MediaRef]:
+        """Media to decode in the worker, by input name."""
+        return {}
+
+
+@dataclass
+class EmbedImageRequest(Request):
+    """Embed one image. Response: :class:`EmbeddingResponse`."""
+
+    image: MediaRef
+
+    def __post_init__(self):
+        self.capability = Capability.EMBED_IMAGE
+
+    def media(self):
+        return {"image": self.image}
+
+
+@dataclass
+class EmbedTextRequest(Request):
+    """Embed one text. Response: :class:`EmbeddingResponse`."""
+
+    text: str
+
+    def __post_init__(self):
+        self.capability = Capability.EMBED_TEXT
+
+
+@dataclass
+class MatchRequest(Request):
+    """Score one image against L candidate texts. Response: :class:`ScoresResponse` of length L.
+
+    ``reference``: index of the correct text (for the oracle), if there is one.
+    """
+
+    image: MediaRef
+    texts: Sequence[str]
+
+    def __post_init__(self):
+        self.capability = Capability.MATCH
+        if not self.texts:
+            raise ValueError("a match request needs at least one text")
+
+    def media(self):
+        return {"image": self.image}
+
+
+@dataclass
+class ClassifyRequest(Request):
+    """Choose among ``labels`` for one input record. Response: :class:`ClassifyResponse`.
+
+    ``inputs`` maps input names to media (``image``, ``video``, ``audio``); ``text`` is optional
+    text input (a transcript, a referring expression). ``reference``: gold class index (or a list
+    of indices when ``multilabel``).
+    """
+
+    inputs: Mapping[str, MediaRef]
+    labels: LabelSet
+    text: str | None = None
+    multilabel: bool = False
+
+    def __post_init__(self):
+        self.capability = Capability.CLASSIFY
+
+    def media(self):
+        return dict(self.inputs)
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Decoding options for ``generate``; greedy by default."""
+
+    max_new_tokens: int = 64
+    stop: tuple[str, ...] = ()
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+
+    def as_dict(self) -> dict:
+        return {"max_new_tokens": self.max_new_tokens, "stop": list(self.stop),
+                "temperature": self.temperature, "top_p": self.top_p}
+
+
+@dataclass
+class Message:
+    """One chat turn: a role and an interleaved list of parts (``str`` text or a :class:`MediaRef`)."""
+
+    role: str
+    parts: Sequence[Any]
+
+
+@dataclass
+class GenerateRequest(Request):
+    """Free text from interleaved messages. Response: :class:`TextResponse`. ``reference``: gold text."""
+
+    messages: Sequence[Message]
+    params: GenerationParams = GenerationParams()
+
+    def __post_init__(self):
+        self.capability = Capability.GENERATE
+
+    def media(self):
+        out = {}
+        for i, m in enumerate(self.messages):
+            for j, p in enumerate(m.parts):
+                if not isinstance(p, str):
+                    out[f"m{i}p{j}"] = p
+        return out
+
+
+@dataclass
+class SegmentRequest(Request):
+    """Label map for one scene (one image, or several aligned ones such as RGB + infrared).
+
+    Response: :class:`LabelMapResponse`. ``reference``: gold HxW label map.
+    """
+
+    images: Mapping[str, MediaRef]
+    num_classes: int
+
+    def __post_init__(self):
+        self.capability = Capability.SEGMENT
+
+    def media(self):
+        return dict(self.images)
+
+
+@dataclass
+class DetectRequest(Request):
+    """Boxes for one image. Response: :class:`DetectionsResponse`. ``reference``: gold detections."""
+
+    image: MediaRef
+    labels: LabelSet | None = None
+
+    def __post_init__(self):
+        self.capability = Capability.DETECT
+
+    def media(self):
+        return {"image": self.image}
+
+
+# --------------------------------------------------------------------------- batches (adapter input)
+
+
+@dataclass
+class Batch:
+    """What an adapter method receives: decoded, collated inputs of several requests.
+
+    ``inputs`` maps input names to a stacked tensor (when the adapter's preprocessing returns
+    equal-shaped tensors) or a list. ``references`` is for the oracle only.
+    """
+
+    sample_ids: list[str]
+    inputs: dict[str, Any]
+    requests: list[Request]
+    references: list[Any]
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+
+@dataclass
+class ClassifyOutput:
+    """What ``Adapter.classify`` returns: logits (B, C) and optional boxes (B, 4) xyxy in [0, 1]."""
+
+    logits: Any
+    boxes: Any = None
+
+
+@dataclass
+class Detections:
+    """What ``Adapter.detect`` returns per image: boxes (N, 4) xyxy pixels, scores (N,), labels (N,)."""
+
+    boxes: Any
+    scores: Any
+    labels: Any
+
+
+# --------------------------------------------------------------------------- responses (cached)
+
+
+class Response:
+    """Base of all responses. Responses serialise to bytes without pickle (see :func:`encode`)."""
+
+    kind: str = "response"
+
+
+@dataclass
+class EmbeddingResponse(Response):
+    """One embedding vector (D,) float32."""
+
+    vector: np.ndarray
+    kind: str = field(default="embedding", init=False)
+
+
+@dataclass
+class ScoresResponse(Response):
+    """One score per candidate text (L,) float32."""
+
+    scores: np.ndarray
+    kind: str = field(default="scores", init=False)
+
+
+@dataclass
+class ClassifyResponse(Response):
+    """Logits over the request's label set (C,) float32, and an optional box (4,)."""
+
+    logits: np.ndarray
+    box: np.ndarray | None = None
+    kind: str = field(default="classify", init=False)
+
+
+@dataclass
+class TextResponse(Response):
+    """Generated text, with the exact prompt the model saw and per-sample warnings."""
+
+    text: str
+    prompt: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    kind: str = field(default="text", init=False)
+
+
+@dataclass
+class LabelMapResponse(Response):
+    """An HxW integer label map."""
+
+    label_map: np.ndarray
+    kind: str = field(default="label_map", init=False)
+
+
+@dataclass
+class DetectionsResponse(Response):
+    """Detections of one image: boxes (N, 4) xyxy pixels, scores (N,), labels (N,) int."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    kind: str = field(default="detections", init=False)
+
+
+_RESPONSE_TYPES: dict[str, type[Response]] = {
+    "embedding": EmbeddingResponse,
+    "scores": ScoresResponse,
+    "classify": ClassifyResponse,
+    "text": TextResponse,
+    "label_map": LabelMapResponse,
+    "detections": DetectionsResponse,
+}
+
+
+def encode(response: Response) -> bytes:
+    """Serialise a response to bytes: a JSON header followed by raw array buffers. No pickle.
+
+    Arrays keep dtype and shape exactly, so a cached response decodes to bit-identical values.
+    """
+    header: dict[str, Any] = {"kind": response.kind, "fields": {}, "arrays": {}}
+    blobs: list[bytes] = []
+    offset = 0
+    for name, value in vars(response).items():
+        if name == "kind":
+            continue
+        if isinstance(value, np.ndarray):
+            arr = np.ascontiguousarray(value)
+            if arr.dtype.hasobject:
+                raise TypeError(f"response field {name!r} is an object array; use numeric arrays")
+            raw = arr.tobytes()
+            header["arrays"][name] = [arr.dtype.str, list(arr.shape), offset, len(raw)]
+            blobs.append(raw)
+            offset += len(raw)
+        else:
+            header["fields"][name] = value
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return len(head).to_bytes(4, "little") + head + b"".join(blobs)
+
+
+def decode(payload: bytes) -> Response:
+    """Inverse of :func:`encode`."""
+    n = int.from_bytes(payload[:4], "little")
+    header = json.loads(payload[4 : 4 + n])
+    body = memoryview(payload)[4 + n :]
+    kwargs = dict(header["fields"])
+    for name, (dtype, shape, off, size) in header["arrays"].items():
+        kwargs[name] = np.frombuffer(body[off : off + size], dtype=np.dtype(dtype)).reshape(shape).copy()
+    cls = _RESPONSE_TYPES[header["kind"]]
+    return cls(**kwargs)
+
+
+def response_to_json(response: Response, max_array: int = 4096) -> dict:
+    """A JSON-friendly view of a response for per-sample logs (large arrays are summarised)."""
+    out: dict[str, Any] = {"kind": response.kind}
+    for name, value in vars(response).items():
+        if name == "kind":
+            continue
+        if isinstance(value, np.ndarray):
+            if value.size <= max_array:
+                out[name] = value.tolist()
+            else:
+                out[name] = {"shape": list(value.shape), "dtype": value.dtype.str,
+                             "sha256": hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()}
+        else:
+            out[name] = value
+    return out
+
+
+def hash_bytes(*chunks: bytes) -> str:
+    """Short stable content hash used for input hashes and fingerprints."""
+    h = hashlib.blake2b(digest_size=16)
+    for c in chunks:
+        h.update(c)
+    return h.hexdigest()
+
+
+def image_content_hash(image) -> str:
+    """Hash of a decoded PIL image's pixels, size and mode (the per-sample ``input_hash``)."""
+    buf = io.BytesIO()
+    buf.write(f"{image.mode}:{image.size}".encode())
+    buf.write(image.tobytes())
+    return hash_bytes(buf.getvalue())

@@ -1,0 +1,157 @@
+"""Results files: the versioned JSON of one run, its JSON Schema, atomic writes, per-sample logs.
+
+Every results file is validated against ``schemas/results.schema.json`` before it is written, and
+is written atomically (temporary file in the same directory, fsync, rename), so a reader never sees
+a half-written file and a crash never destroys an earlier one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from functools import lru_cache
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import SCHEMA_VERSION, __version__
+
+RESULTS_KIND = "mmharness.results"
+_TRACKED_PACKAGES = ("torch", "torchvision", "open-clip-torch", "numpy", "pillow", "datasets",
+                     "scikit-learn", "pycocotools", "transformers", "mmharness")
+
+
+class ResultsError(ValueError):
+    """A results file is invalid (names the file and the failing field)."""
+
+
+@lru_cache(maxsize=None)
+def results_schema() -> dict:
+    """The shipped JSON Schema of results files."""
+    return json.loads(resources.files("mmharness").joinpath("schemas/results.schema.json").read_text())
+
+
+def validate_results(doc: dict, where: str = "results") -> None:
+    """Raise :class:`ResultsError` naming the first schema violation of ``doc``."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(results_schema())
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        path = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ResultsError(f"{where}: field {path}: {e.message}{more}")
+
+
+def load_results(path: str | Path) -> dict:
+    """Read and validate one results file; errors name the file."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ResultsError(f"{path}: not valid JSON (truncated or corrupt?): {e}") from e
+    if not isinstance(doc, dict) or doc.get("kind") != RESULTS_KIND:
+        raise ResultsError(f"{path}: not an mmharness results file (missing kind={RESULTS_KIND!r})")
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise ResultsError(f"{path}: schema version {doc.get('schema_version')!r}; this mmharness "
+                           f"{__version__} reads {SCHEMA_VERSION!r}")
+    validate_results(doc, str(path))
+    return doc
+
+
+def clean_json(x: Any) -> Any:
+    """Make ``x`` JSON-safe: NaN/inf -> None, numpy scalars/arrays -> Python, tuples -> lists."""
+    import numpy as np
+
+    if isinstance(x, dict):
+        return {str(k): clean_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [clean_json(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return clean_json(x.tolist())
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temp file + fsync + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_results(doc: dict, path: str | Path) -> Path:
+    """Validate ``doc`` against the schema, then write it atomically to ``path``."""
+    doc = clean_json(doc)
+    validate_results(doc, str(path))
+    atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    return Path(path)
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict]) -> Path:
+    """Write per-sample rows as JSON lines, atomically."""
+    text = "".join(json.dumps(clean_json(r), separators=(",", ":")) + "\n" for r in rows)
+    atomic_write_text(path, text)
+    return Path(path)
+
+
+@lru_cache(maxsize=None)
+def git_info() -> dict | None:
+    """Commit and dirty flag of the mmharness source checkout, or None when not in git."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if len(commit) != 40:
+        return None
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+def environment_info(device: str) -> dict:
+    """Python, platform, package versions and accelerator: what could change the numbers."""
+    pkgs = {}
+    for p in _TRACKED_PACKAGES:
+        try:
+            pkgs[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pkgs[p] = None
+    env = {"python": sys.version.split()[0], "platform": platform.platform(), "packages": pkgs,
+           "cuda": None, "accelerator": None, "cpu_count": os.cpu_count()}
+    try:
+        import torch
+
+        env["cuda"] = torch.version.cuda
+        if device.startswith("cuda"):
+            env["accelerator"] = torch.cuda.get_device_name(torch.device(device))
+        elif device == "mps":
+            env["accelerator"] = "Apple MPS"
+    except Exception:  # pragma: no cover - informational only
+        pass
+    return env

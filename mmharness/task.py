@@ -1,0 +1,182 @@
+"""The Task base class: how a benchmark asks questions and scores answers.
+
+A task loads light sample records from the official release format (``load``), turns each sample
+into a capability request (``request``, run inside DataLoader workers), and scores the responses
+(``score``, a pure function of samples and responses that calls ``metrics/``). Tasks never know
+which model they score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+from .requests import Capability, Request, Response
+
+
+class TaskError(RuntimeError):
+    """A task could not run: missing or malformed data, bad options."""
+
+
+class DataNotFoundError(TaskError):
+    """The data a task needs is not where it was looked for. The message names the expected path
+    and the official source."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One light record: a unique id within the task, the gold answer, and loader metadata."""
+
+    id: str
+    gold: Any
+    meta: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where a task finds its data.
+
+    ``root``: the local data root (``--data-root``); ``sample``: use the bundled sample instead;
+    ``source``: force one of the task's loaders by name (e.g. ``torchvision``, ``hf``, ``png``).
+    """
+
+    root: Path | None = None
+    sample: bool = False
+    source: str | None = None
+
+
+@dataclass
+class TaskData:
+    """What ``Task.load`` returns: samples plus where they came from."""
+
+    samples: list[Sample]
+    fingerprint: str
+    source: str  # e.g. "png:/data/cifar10/test" or "sample"
+    kind: str = "full"  # "full" or "sample"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """Metadata of one metric, recorded in results and used by the leaderboard."""
+
+    name: str
+    higher_is_better: bool
+    range: tuple[float, float] = (0.0, 1.0)
+    chance: float | None = None
+    official: bool = True
+    unit: str = "fraction"
+    description: str = ""
+
+    def as_dict(self) -> dict:
+        return {"higher_is_better": self.higher_is_better, "range": list(self.range),
+                "chance": self.chance, "official": self.official, "unit": self.unit,
+                "description": self.description}
+
+
+@dataclass
+class MetricValue:
+    """A metric's value with an optional confidence interval (percentile bootstrap)."""
+
+    value: float
+    ci: tuple[float, float] | None = None
+    ci_level: float | None = None
+    stderr: float | None = None
+
+    def as_dict(self) -> dict:
+        d: dict[str, Any] = {"value": self.value}
+        if self.ci is not None:
+            d["ci"] = [self.ci[0], self.ci[1]]
+            d["ci_level"] = self.ci_level
+        if self.stderr is not None:
+            d["stderr"] = self.stderr
+        return d
+
+
+@dataclass(frozen=True)
+class ScoreContext:
+    """Options that scoring needs: seed and bootstrap settings."""
+
+    seed: int = 0
+    bootstrap_resamples: int = 1000
+    ci_level: float = 0.95
+
+
+@dataclass
+class TaskResult:
+    """What ``Task.score`` returns.
+
+    ``metrics``: name -> value; ``per_sample``: one dict of scores per scored sample, in sample
+    order (for ``--log-samples``); ``tables``: extra JSON-able breakdowns (e.g. per-subgroup
+    accuracy); ``notes``: human-readable remarks recorded in the results.
+    """
+
+    metrics: dict[str, MetricValue]
+    per_sample: list[dict] = field(default_factory=list)
+    tables: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class Task:
+    """Base class of every task.
+
+    Class attributes to set: ``name`` (by ``@register_task``), ``version`` (bump when scoring or
+    data handling changes), ``protocol`` (which official protocol this reproduces),
+    ``uses`` (capabilities in order of preference), ``metric_specs`` and ``primary_metric``.
+    """
+
+    name: ClassVar[str] = "unnamed"
+    version: ClassVar[str] = "1"
+    protocol: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    uses: ClassVar[tuple[Capability, ...]] = ()
+    primary_metric: ClassVar[str] = ""
+    metric_specs: ClassVar[tuple[MetricSpec, ...]] = ()
+
+    def __init__(self, **options: Any):
+        if options:
+            raise TaskError(f"task {self.name!r} takes no options, got {sorted(options)}")
+
+    # ---------------------------------------------------------------- identity
+    def config(self) -> dict:
+        """Options that change this task's numbers (prompts, conventions); recorded in results."""
+        return {}
+
+    def fingerprint(self, data: TaskData) -> str:
+        """Identity of task code version + config + data. Keys the response cache."""
+        payload = json.dumps({"name": self.name, "version": self.version, "config": self.config(),
+                              "data": data.fingerprint}, sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+    def metric_spec(self, name: str) -> MetricSpec:
+        for m in self.metric_specs:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    # ---------------------------------------------------------------- the three steps
+    def load(self, data: DataConfig) -> TaskData:
+        """Read sample records from the official release format (or the bundled sample)."""
+        raise NotImplementedError
+
+    def request(self, sample: Sample) -> Request:
+        """Build the capability request for one sample (runs in DataLoader workers)."""
+        raise NotImplementedError
+
+    def score(self, samples: Sequence[Sample], responses: Sequence[Response],
+              ctx: ScoreContext) -> TaskResult:
+        """Score responses (aligned with samples). Pure: no model code, no I/O."""
+        raise NotImplementedError
+
+
+def sha256_files(paths: Sequence[Path], extra: str = "") -> str:
+    """Content hash of files (in the given order) plus an extra string; used for data fingerprints."""
+    h = hashlib.sha256(extra.encode())
+    for p in paths:
+        h.update(str(Path(p).name).encode())
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
+    return h.hexdigest()[:20]

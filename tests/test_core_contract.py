@@ -1,0 +1,126 @@
+"""The capability contract: registries, argument parsing, response encoding, capability resolution."""
+
+import numpy as np
+import pytest
+
+from mmharness.adapter import Adapter, AdapterError, build_adapter, parse_model_args
+from mmharness.executors import CapabilityError, resolve
+from mmharness.registry import ADAPTERS, TASKS, RegistryError, Registry, expand_task_names
+from mmharness.requests import (
+    Capability,
+    ClassifyResponse,
+    DetectionsResponse,
+    EmbeddingResponse,
+    LabelMapResponse,
+    LabelSet,
+    ScoresResponse,
+    TextResponse,
+    decode,
+    encode,
+)
+
+
+def test_unknown_task_suggests_close_name():
+    with pytest.raises(RegistryError) as e:
+        TASKS.get("cifar10b")
+    assert "did you mean 'cifar10_b'" in str(e.value).lower()
+
+
+def test_unknown_adapter_suggests_close_name():
+    with pytest.raises(RegistryError) as e:
+        ADAPTERS.get("openclip")
+    assert "'open_clip'" in str(e.value)
+
+
+def test_group_expansion_keeps_order_and_dedups():
+    assert expand_task_names("cifar_b,cifar10_b") == ["cifar10_b", "cifar100_b"]
+    with pytest.raises(RegistryError):
+        expand_task_names(" , ")
+
+
+def test_registry_is_lazy_and_decorator_registers():
+    reg = Registry("thing", "mmharness.test-nothing", {"lazy": "mmharness.nonexistent_module:X"})
+    assert reg.names() == ["lazy"]  # listed without importing
+    with pytest.raises(RegistryError, match="could not be imported"):
+        reg.get("lazy")
+
+    @reg.register("mine")
+    class Mine:
+        pass
+
+    assert reg.get("mine") is Mine and Mine.name == "mine"
+    with pytest.raises(RegistryError, match="already registered"):
+        reg.register("mine")(type("Other", (), {}))
+
+
+def test_parse_model_args():
+    assert parse_model_args("model=a/b.json,pretrained=none, seed=3") == {
+        "model": "a/b.json", "pretrained": "none", "seed": "3"}
+    assert parse_model_args("") == {}
+    with pytest.raises(AdapterError, match="key=value"):
+        parse_model_args("oops")
+    with pytest.raises(AdapterError, match="twice"):
+        parse_model_args("a=1,a=2")
+
+
+class _Typed(Adapter):
+    name = "typed"
+
+    def __init__(self, n: int = 1, x: float = 0.5, flag: bool = False, path: str | None = None):
+        self.model_args = dict(n=n, x=x, flag=flag, path=path)
+
+    def embed_text(self, texts):
+        return np.zeros((len(texts), 2))
+
+
+def test_build_adapter_converts_and_rejects():
+    a = build_adapter(_Typed, {"n": "3", "x": "1.5", "flag": "true", "path": "none"})
+    assert a.model_args == {"n": 3, "x": 1.5, "flag": True, "path": None}
+    with pytest.raises(AdapterError, match="(?i)did you mean 'flag'"):
+        build_adapter(_Typed, {"flg": "1"})
+    with pytest.raises(AdapterError, match="not a valid int"):
+        build_adapter(_Typed, {"n": "three"})
+    assert _Typed.capabilities() == frozenset({Capability.EMBED_TEXT})
+
+
+@pytest.mark.parametrize("resp", [
+    EmbeddingResponse(np.arange(5, dtype=np.float32) / 7),
+    ScoresResponse(np.array([0.1, -2.0, np.float32(1e-30)], dtype=np.float32)),
+    ClassifyResponse(np.random.default_rng(0).normal(size=10).astype(np.float32), np.array([0, 0.1, 0.5, 1.0], np.float32)),
+    ClassifyResponse(np.ones(3, np.float32)),
+    TextResponse("héllo\nworld", prompt="USER: hi", warnings=["truncated"]),
+    LabelMapResponse(np.arange(12, dtype=np.int32).reshape(3, 4)),
+    DetectionsResponse(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)),
+])
+def test_encode_decode_roundtrip_is_exact(resp):
+    back = decode(encode(resp))
+    assert type(back) is type(resp)
+    for k, v in vars(resp).items():
+        w = getattr(back, k)
+        if isinstance(v, np.ndarray):
+            assert w.dtype == v.dtype and w.shape == v.shape and np.array_equal(w, v)
+        else:
+            assert w == v
+
+
+def test_encode_never_pickles():
+    payload = encode(ClassifyResponse(np.ones(3, np.float32)))
+    assert b"\x80\x04" not in payload[:2] and payload[4:5] == b"{"
+
+
+def test_label_set_prompts_and_key():
+    ls = LabelSet("c", ("aquarium_fish", "cat"), ("a photo of a {}.", "art of the {c}."), ("aquarium fish", "cat"))
+    assert ls.prompts() == [["a photo of a aquarium fish.", "art of the aquarium fish."],
+                            ["a photo of a cat.", "art of the cat."]]
+    assert ls.key() != LabelSet("c", ("aquarium_fish", "cat")).key()
+
+
+def test_resolve_prefers_direct_then_derived_then_fails():
+    both = frozenset({Capability.EMBED_IMAGE, Capability.EMBED_TEXT})
+    assert resolve((Capability.CLASSIFY,), frozenset({Capability.CLASSIFY}) | both, task="t", adapter="a").path == "classify"
+    assert resolve((Capability.CLASSIFY,), both, task="t", adapter="a").path.startswith("classify<-embed_image")
+    assert resolve((Capability.MATCH,), both, task="t", adapter="a").path.startswith("match<-")
+    with pytest.raises(CapabilityError) as e:
+        resolve((Capability.CLASSIFY,), frozenset({Capability.GENERATE}), task="cifar10_b", adapter="llm")
+    msg = str(e.value)
+    assert "classify or embed_image+embed_text" in msg and "offers only generate" in msg
