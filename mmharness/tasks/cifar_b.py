@@ -1,0 +1,342 @@
+"""CIFAR-10-B and CIFAR-100-B: subgroup (background-colour) consistency of image classifiers.
+
+Protocol (``specs/cifar_b.md``; Chiu, Chen, Ma, *Better May Not Be Fairer*, ICCV 2023): classify every
+CIFAR-10 / CIFAR-100 **test** image (top-1 over 10 or 100 classes); each image carries one of 8
+background-colour subgroup ids from the official annotations (commit ``22201ae``), matched to the
+test set by rank within class in stored test order. Metrics, all fractions in [0, 1]:
+
+* ``macrostd_population`` (primary) and ``macrostd_nist``: MacroStd, the plain mean over classes of
+  the subgroup-size-weighted SD of per-(class, subgroup) accuracy. The paper gives only a prose
+  definition; both SD conventions of the reconstruction are always reported. ``macrostd`` repeats
+  the one chosen with the task option ``macrostd`` (default ``population``).
+* ``accuracy``: overall top-1 accuracy.
+* ``worst_subgroup_acc`` (non-official): the lowest cell accuracy among cells with >= 5 images.
+
+Each metric carries a percentile-bootstrap CI over test images (seed, resamples and level from the
+:class:`~mmharness.task.ScoreContext`). The paper most likely reports percent; multiply by 100.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from pathlib import Path
+from typing import ClassVar, Sequence
+
+import numpy as np
+
+from ..loaders.cifar import (
+    CLASSES,
+    TEST_SIZE,
+    CifarTestSet,
+    detect_cifar_source,
+    load_cifar_b_annotations,
+    read_png,
+)
+from ..metrics.bootstrap import bootstrap_samples, percentile_interval
+from ..metrics.classification import accuracy, top1
+from ..metrics.subgroup import (
+    cell_accuracy,
+    cell_counts,
+    macro_std_from_counts,
+    per_class_std_from_counts,
+    resampled_cell_counts,
+    worst_subgroup_from_counts,
+)
+from ..registry import did_you_mean, register_task
+from ..requests import (
+    Capability,
+    ClassifyRequest,
+    ClassifyResponse,
+    ImageArray,
+    ImageFile,
+    LabelSet,
+    Response,
+)
+from ..task import (
+    DataConfig,
+    MetricSpec,
+    MetricValue,
+    Sample,
+    ScoreContext,
+    Task,
+    TaskData,
+    TaskError,
+    TaskResult,
+)
+
+log = logging.getLogger(__name__)
+
+NUM_SUBGROUPS = 8
+WORST_MIN_N = 5
+
+#: The 18 CIFAR-10 / CIFAR-100 prompt templates of OpenAI CLIP (``data/prompts.md``; identical for both).
+CLIP_CIFAR_TEMPLATES: tuple[str, ...] = (
+    "a photo of a {}.",
+    "a blurry photo of a {}.",
+    "a black and white photo of a {}.",
+    "a low contrast photo of a {}.",
+    "a high contrast photo of a {}.",
+    "a bad photo of a {}.",
+    "a good photo of a {}.",
+    "a photo of a small {}.",
+    "a photo of a big {}.",
+    "a photo of the {}.",
+    "a blurry photo of the {}.",
+    "a black and white photo of the {}.",
+    "a low contrast photo of the {}.",
+    "a high contrast photo of the {}.",
+    "a bad photo of the {}.",
+    "a good photo of the {}.",
+    "a photo of the small {}.",
+    "a photo of the big {}.",
+)
+
+#: Template sets selectable with the ``templates`` option.
+TEMPLATE_SETS: dict[str, tuple[str, ...]] = {
+    "clip": CLIP_CIFAR_TEMPLATES,
+    "simple": ("a photo of a {}.",),
+}
+
+SD_CONVENTIONS = ("population", "nist")
+
+SAMPLE_ROOT = Path(__file__).resolve().parent.parent / "data" / "samples"
+
+
+def _metric_specs(num_classes: int) -> tuple[MetricSpec, ...]:
+    nist_max = math.sqrt(0.5)  # M/(M-1) * 0.25 is largest at M = 2
+    return (
+        MetricSpec("macrostd_population", higher_is_better=False, range=(0.0, 0.5), chance=None,
+                   official=True, unit="fraction",
+                   description="MacroStd, population weighted SD: mean over classes of "
+                               "sqrt(sum_g n_g (acc_g - m)^2 / sum_g n_g); reconstruction of the paper's "
+                               "prose definition (spec section 3)."),
+        MetricSpec("macrostd_nist", higher_is_better=False, range=(0.0, nist_max), chance=None,
+                   official=True, unit="fraction",
+                   description="MacroStd, NIST weighted SD: population variance times M/(M-1) "
+                               "(M = non-empty subgroups of the class; 0 when M = 1)."),
+        MetricSpec("macrostd", higher_is_better=False, range=(0.0, nist_max), chance=None,
+                   official=True, unit="fraction",
+                   description="MacroStd under the convention chosen with the task option `macrostd` "
+                               "(see config); equals macrostd_population or macrostd_nist."),
+        MetricSpec("accuracy", higher_is_better=True, range=(0.0, 1.0), chance=1.0 / num_classes,
+                   official=True, unit="fraction", description="Overall top-1 accuracy."),
+        MetricSpec("worst_subgroup_acc", higher_is_better=True, range=(0.0, 1.0), chance=None,
+                   official=False, unit="fraction",
+                   description=f"Non-official: lowest (class, subgroup) accuracy over cells with at "
+                               f"least {WORST_MIN_N} images."),
+    )
+
+
+class _CifarB(Task):
+    """Shared implementation of CIFAR-10-B and CIFAR-100-B (see the module docstring).
+
+    Options: ``macrostd`` (``"population"`` or ``"nist"``: which convention is also reported as
+    ``macrostd``) and ``templates`` (``"clip"``: the 18 CLIP CIFAR templates; ``"simple"``:
+    ``'a photo of a {}.'``). Both are recorded in :meth:`config`.
+    """
+
+    dataset: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    uses: ClassVar[tuple[Capability, ...]] = (Capability.CLASSIFY,)
+    primary_metric: ClassVar[str] = "macrostd_population"
+
+    def __init__(self, macrostd: str = "population", templates: str = "clip"):
+        if macrostd not in SD_CONVENTIONS:
+            raise TaskError(f"task {self.name!r}: option macrostd={macrostd!r} is not one of "
+                            f"{list(SD_CONVENTIONS)}.{did_you_mean(str(macrostd), list(SD_CONVENTIONS))}")
+        if templates not in TEMPLATE_SETS:
+            raise TaskError(f"task {self.name!r}: option templates={templates!r} is not one of "
+                            f"{sorted(TEMPLATE_SETS)}.{did_you_mean(str(templates), sorted(TEMPLATE_SETS))}")
+        self.macrostd = macrostd
+        self.templates = templates
+        classes = CLASSES[self.dataset]
+        prompt_names = tuple(c.replace("_", " ") for c in classes)
+        self.labelset = LabelSet(
+            name=self.dataset,
+            classes=classes,
+            templates=TEMPLATE_SETS[templates],
+            class_prompt_names=prompt_names if prompt_names != classes else None,
+        )
+        self._testset: CifarTestSet | None = None
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (10 or 100)."""
+        return len(CLASSES[self.dataset])
+
+    def config(self) -> dict:
+        """The options (SD convention reported as ``macrostd``, prompt template set)."""
+        return {"macrostd": self.macrostd, "templates": self.templates}
+
+    # ---------------------------------------------------------------- load
+    def load(self, data: DataConfig) -> TaskData:
+        """Read the test set (bundled sample, or detected / forced source under ``data.root``).
+
+        Each sample: ``id`` = 5-digit test index, ``gold`` = class index, ``meta`` = ``subgroup`` and
+        ``image_name`` (the annotation key). The fingerprint hashes the data files and the
+        annotation JSON. Raises ``DataNotFoundError`` naming the expected paths when data is missing.
+        """
+        ann = load_cifar_b_annotations(self.dataset)
+        if data.sample:
+            testset = read_png(SAMPLE_ROOT / f"{self.dataset}_b", self.dataset)
+        else:
+            testset = detect_cifar_source(data.root, self.dataset, source=data.source)
+        labels = testset.labels
+        subgroups = ann.lookup(labels, testset.ranks)
+        names = testset.image_names
+        if not data.sample and len(labels) != TEST_SIZE:
+            log.warning("%s: the test set at %s has %d images, not %d; scores cover only those images",
+                        self.name, testset.source, len(labels), TEST_SIZE)
+        samples = [
+            Sample(id=f"{i:05d}", gold=int(labels[i]),
+                   meta={"subgroup": int(subgroups[i]), "image_name": names[i]})
+            for i in range(len(labels))
+        ]
+        ann_hash = hashlib.sha256(ann.path.read_bytes()).hexdigest()
+        fp = hashlib.sha256(f"{testset.fingerprint}:{ann_hash}".encode()).hexdigest()[:20]
+        self._testset = testset
+        return TaskData(samples=samples, fingerprint=fp,
+                        source="sample" if data.sample else testset.source,
+                        kind="sample" if data.sample else "full")
+
+    # ---------------------------------------------------------------- request
+    def request(self, sample: Sample) -> ClassifyRequest:
+        """A ``classify`` request for one test image over the task's (shared) label set."""
+        if self._testset is None:
+            raise TaskError(f"task {self.name!r}: call load() before request()")
+        i = int(sample.id)
+        path = self._testset.file_path(i)
+        ref = ImageFile(path) if path is not None else ImageArray(self._testset, i)
+        return ClassifyRequest(inputs={"image": ref}, labels=self.labelset, reference=sample.gold)
+
+    # ---------------------------------------------------------------- score
+    def score(self, samples: Sequence[Sample], responses: Sequence[Response | None],
+              ctx: ScoreContext) -> TaskResult:
+        """Top-1 predictions -> accuracy, MacroStd (both conventions), worst subgroup, with CIs.
+
+        ``responses`` align with ``samples``; ``None`` marks a sample that was skipped (media decode
+        error) and is excluded; ``tables["scoring"]["n_scored"]`` says how many were scored.
+        """
+        if len(samples) != len(responses):
+            raise TaskError(f"{len(responses)} responses for {len(samples)} samples")
+        keep = [j for j, r in enumerate(responses) if r is not None]
+        if not keep:
+            raise TaskError(f"task {self.name!r}: no response to score (all {len(samples)} samples skipped)")
+        c = self.num_classes
+        rows = []
+        for j in keep:
+            r = responses[j]
+            if not isinstance(r, ClassifyResponse):
+                raise TaskError(f"sample {samples[j].id}: expected a classify response, got {type(r).__name__}")
+            v = np.asarray(r.logits, dtype=np.float64).reshape(-1)
+            if v.shape[0] != c:
+                raise TaskError(f"sample {samples[j].id}: {v.shape[0]} logits for {c} classes")
+            rows.append(v)
+        pred = top1(np.stack(rows))
+        gold = np.asarray([samples[j].gold for j in keep], dtype=np.int64)
+        sub = np.asarray([samples[j].meta["subgroup"] for j in keep], dtype=np.int64)
+        correct = pred == gold
+        n = correct.shape[0]
+
+        k_cg, n_cg = cell_counts(correct, gold, sub, c, NUM_SUBGROUPS)
+        acc_cg, _ = cell_accuracy(correct, gold, sub, c, NUM_SUBGROUPS)
+        point = {
+            "accuracy": accuracy(correct),
+            "macrostd_population": macro_std_from_counts(k_cg, n_cg, "population"),
+            "macrostd_nist": macro_std_from_counts(k_cg, n_cg, "nist"),
+            "worst_subgroup_acc": worst_subgroup_from_counts(k_cg, n_cg, WORST_MIN_N),
+        }
+        names = list(point)
+
+        def statistic(idx: np.ndarray) -> np.ndarray:
+            kc, nc = resampled_cell_counts(idx, correct, gold, sub, c, NUM_SUBGROUPS)
+            return np.stack([correct[idx].mean(axis=1),
+                             macro_std_from_counts(kc, nc, "population"),
+                             macro_std_from_counts(kc, nc, "nist"),
+                             worst_subgroup_from_counts(kc, nc, WORST_MIN_N)], axis=-1)
+
+        cis: dict[str, tuple[float, float] | None] = {m: None for m in names}
+        stderrs: dict[str, float | None] = {m: None for m in names}
+        if ctx.bootstrap_resamples > 0:
+            dist = bootstrap_samples(statistic, n, resamples=ctx.bootstrap_resamples, seed=ctx.seed)
+            for j, m in enumerate(names):
+                col = dist[:, j]
+                cis[m] = percentile_interval(col, ctx.ci_level)
+                fin = col[np.isfinite(col)]
+                stderrs[m] = float(np.std(fin, ddof=1)) if fin.size > 1 else None
+
+        def mv(m: str) -> MetricValue:
+            return MetricValue(value=float(point[m]), ci=cis[m],
+                               ci_level=ctx.ci_level if cis[m] is not None else None, stderr=stderrs[m])
+
+        notes = [
+            "MacroStd = mean over classes of the subgroup-size-weighted SD of per-(class, subgroup) "
+            "accuracy (reconstruction of the paper's prose definition); both SD conventions reported, "
+            f"'macrostd' = macrostd_{self.macrostd}. Values are fractions (x100 for percent).",
+        ]
+        metrics = {m: mv(m) for m in ("accuracy", "macrostd_population", "macrostd_nist")}
+        metrics["macrostd"] = metrics[f"macrostd_{self.macrostd}"]
+        if math.isnan(point["worst_subgroup_acc"]):
+            notes.append(f"worst_subgroup_acc not reported: no (class, subgroup) cell has {WORST_MIN_N} "
+                         "or more scored images.")
+        else:
+            metrics["worst_subgroup_acc"] = mv("worst_subgroup_acc")
+        present = n_cg.sum(axis=1) > 0
+        if not present.all():
+            notes.append(f"{int((~present).sum())} of {c} classes have no scored image; MacroStd averages "
+                         "over the classes present.")
+        skipped = [samples[j].id for j, r in enumerate(responses) if r is None]
+        if skipped:
+            notes.append(f"{len(skipped)} sample(s) skipped (no response, e.g. undecodable media) and "
+                         f"excluded from scoring; first: {skipped[:5]}.")
+
+        sd_pop = per_class_std_from_counts(k_cg, n_cg, "population")
+        sd_nist = per_class_std_from_counts(k_cg, n_cg, "nist")
+        classes = list(CLASSES[self.dataset])
+        tables = {
+            "cell_accuracy": {
+                "classes": classes,
+                "subgroups": list(range(NUM_SUBGROUPS)),
+                "acc": [[None if np.isnan(a) else float(a) for a in row] for row in acc_cg],
+                "n": n_cg.tolist(),
+            },
+            "per_class": [
+                {"class": classes[ci], "n": int(n_cg[ci].sum()),
+                 "n_subgroups": int((n_cg[ci] > 0).sum()),
+                 "acc": float(k_cg[ci].sum() / n_cg[ci].sum()) if n_cg[ci].sum() else None,
+                 "sd_population": None if np.isnan(sd_pop[ci]) else float(sd_pop[ci]),
+                 "sd_nist": None if np.isnan(sd_nist[ci]) else float(sd_nist[ci])}
+                for ci in range(c)
+            ],
+            "scoring": {"n_samples": len(samples), "n_scored": n, "n_skipped": len(skipped),
+                        "skipped_ids": skipped[:100], "macrostd_convention": self.macrostd},
+        }
+        per_sample = [
+            {"id": samples[j].id, "pred": int(pred[t]), "correct": bool(correct[t]), "subgroup": int(sub[t])}
+            for t, j in enumerate(keep)
+        ]
+        return TaskResult(metrics=metrics, per_sample=per_sample, tables=tables, notes=notes)
+
+
+@register_task("cifar10_b")
+class Cifar10B(_CifarB):
+    """CIFAR-10-B: 10 classes x 1,000 test images, 8 background-colour subgroups."""
+
+    dataset: ClassVar[str] = "cifar10"
+    protocol: ClassVar[str] = ("CIFAR-10-B (Chiu, Chen & Ma, ICCV 2023; annotations commit 22201ae): "
+                               "top-1 accuracy and MacroStd over background-colour subgroups")
+    description: ClassVar[str] = "Subgroup (background colour) consistency of CIFAR-10 classifiers."
+    metric_specs: ClassVar[tuple[MetricSpec, ...]] = _metric_specs(10)
+
+
+@register_task("cifar100_b")
+class Cifar100B(_CifarB):
+    """CIFAR-100-B: 100 fine classes x 100 test images, 8 background-colour subgroups."""
+
+    dataset: ClassVar[str] = "cifar100"
+    protocol: ClassVar[str] = ("CIFAR-100-B (Chiu, Chen & Ma, ICCV 2023; annotations commit 22201ae): "
+                               "top-1 accuracy and MacroStd over background-colour subgroups")
+    description: ClassVar[str] = "Subgroup (background colour) consistency of CIFAR-100 classifiers."
+    metric_specs: ClassVar[tuple[MetricSpec, ...]] = _metric_specs(100)
