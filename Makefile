@@ -1,0 +1,40 @@
+# mmharness developer entry points. Each target creates .venv when it is missing.
+#   make demo   run the main job on the bundled sample data and print a leaderboard
+#   make test   run the whole test suite
+#   make bench  run the speed benchmarks (never part of `make test`)
+PYTHON      ?= python3
+VENV        ?= .venv
+CONSTRAINTS ?= constraints/cpu.txt
+PY          := $(VENV)/bin/python
+MMH         := $(VENV)/bin/mmh
+STAMP       := $(VENV)/.mmh-installed
+OFFLINE     := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+DEMO_OUT    ?= demo-results
+PYTEST_ARGS ?= -n 2
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e ".[test]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	@rm -rf $(DEMO_OUT)
+	$(OFFLINE) $(MMH) run --model oracle --tasks cifar_b --sample --no-cache --no-progress --output $(DEMO_OUT)
+	$(OFFLINE) $(MMH) run --model random --model-args seed=0 --tasks cifar_b --sample --no-cache --no-progress --output $(DEMO_OUT)
+	$(OFFLINE) $(MMH) run --model open_clip --model-args model=examples/tiny_clip.json,pretrained=none --tasks cifar_b --sample --no-cache --no-progress --output $(DEMO_OUT)
+	@echo
+	@echo "== leaderboard (bundled sample data: not comparable to published numbers) =="
+	@$(MMH) results table $(DEMO_OUT)
+
+test: $(STAMP)
+	$(OFFLINE) $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(OFFLINE) $(PY) -m benchmarks.run_all
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
