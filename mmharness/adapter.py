@@ -36,6 +36,9 @@ class Adapter:
     name: ClassVar[str] = "unnamed"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = ""
+    #: For closed-set classifiers: the fixed size of the label set the model predicts over
+    #: (``classify`` must be given label sets of this size). None = any label set.
+    num_classes: int | None = None
 
     def __init__(self, **model_args: Any):
         if model_args:

@@ -144,9 +144,14 @@ class Task:
         """Options that change this task's numbers (prompts, conventions); recorded in results."""
         return {}
 
+    def cache_config(self) -> dict:
+        """The part of :meth:`config` that changes responses (prompts, not scoring conventions).
+        Keys the response cache; defaults to the whole config."""
+        return self.config()
+
     def fingerprint(self, data: TaskData) -> str:
-        """Identity of task code version + config + data. Keys the response cache."""
-        payload = json.dumps({"name": self.name, "version": self.version, "config": self.config(),
+        """Identity of task code version + response-changing config + data. Keys the response cache."""
+        payload = json.dumps({"name": self.name, "version": self.version, "config": self.cache_config(),
                               "data": data.fingerprint}, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 

@@ -141,6 +141,9 @@ def test_hand_computed_example_both_conventions():
     nist = (math.sqrt(0.125) + 0.0 + math.sqrt(0.375)) / 3
     assert macro_std(correct, cls, sub, 3, "population") == pytest.approx(pop, abs=1e-15)
     assert macro_std(correct, cls, sub, 3, "nist") == pytest.approx(nist, abs=1e-15)
+    # unweighted (non-official): class 0 cells (1, 0.5) -> sd 0.25; class 1 -> 0; class 2 cells
+    # (1, 0) -> mean 0.5, sd 0.5 (sizes 1 and 3 no longer matter)
+    assert macro_std(correct, cls, sub, 3, "unweighted") == pytest.approx((0.25 + 0 + 0.5) / 3, abs=1e-15)
     acc, n = cell_accuracy(correct, cls, sub, 3)
     assert n[0, :2].tolist() == [2, 2] and n.sum() == 11
     assert acc[0, 0] == 1.0 and acc[0, 1] == 0.5 and math.isnan(acc[0, 2])

@@ -86,8 +86,13 @@ def test_registry_and_class_attributes():
 
 def test_options_are_validated_and_recorded():
     t = Cifar10B()
-    assert t.config() == {"macrostd": "population", "templates": "clip"}
-    assert Cifar100B(macrostd="nist", templates="simple").config() == {"macrostd": "nist", "templates": "simple"}
+    cfg = t.config()
+    assert (cfg["macrostd"], cfg["templates"], len(cfg["prompt_templates"])) == ("population", "clip", 18)
+    simple = Cifar100B(macrostd="nist", templates="simple")
+    assert simple.config() == {"macrostd": "nist", "templates": "simple",
+                               "prompt_templates": ["a photo of a {}."]}
+    # the SD convention is applied at scoring time: it must not change the cache key
+    assert Cifar10B(macrostd="nist").cache_config() == t.cache_config() == {"templates": "clip"}
     with pytest.raises(TaskError, match="macrostd"):
         Cifar10B(macrostd="sample")
     with pytest.raises(TaskError, match="templates"):

@@ -204,6 +204,7 @@ class TorchvisionClassifier(Adapter):
             self.num_outputs = len(self._weights_enum.meta["categories"])
         else:
             self.num_outputs = 1000  # every torchvision classifier builder's default
+        self.num_classes = self.num_outputs  # the Adapter contract's closed-set size
         self._resize, self._crop, self._interpolation = resize, crop, interpolation
 
     # ------------------------------------------------------------------ weights

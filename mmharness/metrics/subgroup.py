@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-CONVENTIONS = ("population", "nist")
+#: ``population`` and ``nist`` are the two readings of the official definition; ``unweighted``
+#: (every non-empty subgroup weighs the same, population SD) is the spec's non-official extra.
+CONVENTIONS = ("population", "nist", "unweighted")
 
 
 # --------------------------------------------------------------------------- inputs and counts
@@ -99,11 +101,13 @@ def per_class_std_from_counts(correct_counts, n, convention: str = "population")
     if (k < 0).any() or (k > w).any():
         raise ValueError("correct_counts must lie between 0 and n")
     nonempty = w > 0
+    if convention == "unweighted":  # non-official extra: every non-empty subgroup counts once
+        w = nonempty.astype(np.float64)
     total = w.sum(axis=-1)  # (..., C)
     has = total > 0
     safe_total = np.where(has, total, 1.0)
-    mean = k.sum(axis=-1) / safe_total  # class accuracy m_c
-    acc = k / np.where(nonempty, w, 1.0)  # 0 in empty cells, which carry weight 0
+    acc = k / np.where(nonempty, np.asarray(n, dtype=np.float64), 1.0)  # 0 in empty cells (weight 0)
+    mean = (w * acc).sum(axis=-1) / safe_total  # class accuracy m_c (weighted) or mean cell accuracy
     dev = np.where(nonempty, acc - mean[..., None], 0.0)
     var = (w * dev * dev).sum(axis=-1) / safe_total
     if convention == "nist":

@@ -120,6 +120,10 @@ def _metric_specs(num_classes: int) -> tuple[MetricSpec, ...]:
                    official=True, unit="fraction",
                    description="MacroStd under the convention chosen with the task option `macrostd` "
                                "(see config); equals macrostd_population or macrostd_nist."),
+        MetricSpec("macrostd_unweighted", higher_is_better=False, range=(0.0, 0.5), chance=None,
+                   official=False, unit="fraction",
+                   description="Non-official: mean over classes of the unweighted (population) SD of "
+                               "the accuracies of the class's non-empty subgroups."),
         MetricSpec("accuracy", higher_is_better=True, range=(0.0, 1.0), chance=1.0 / num_classes,
                    official=True, unit="fraction", description="Overall top-1 accuracy."),
         MetricSpec("worst_subgroup_acc", higher_is_better=True, range=(0.0, 1.0), chance=None,
@@ -168,7 +172,12 @@ class _CifarB(Task):
 
     def config(self) -> dict:
         """The options (SD convention reported as ``macrostd``, prompt template set)."""
-        return {"macrostd": self.macrostd, "templates": self.templates}
+        return {"macrostd": self.macrostd, "templates": self.templates,
+                "prompt_templates": list(self.labelset.templates)}
+
+    def cache_config(self) -> dict:
+        """Only the prompts change responses; the SD convention is applied at scoring time."""
+        return {"templates": self.templates}
 
     # ---------------------------------------------------------------- load
     def load(self, data: DataConfig) -> TaskData:
@@ -246,6 +255,7 @@ class _CifarB(Task):
             "accuracy": accuracy(correct),
             "macrostd_population": macro_std_from_counts(k_cg, n_cg, "population"),
             "macrostd_nist": macro_std_from_counts(k_cg, n_cg, "nist"),
+            "macrostd_unweighted": macro_std_from_counts(k_cg, n_cg, "unweighted"),
             "worst_subgroup_acc": worst_subgroup_from_counts(k_cg, n_cg, WORST_MIN_N),
         }
         names = list(point)
@@ -255,6 +265,7 @@ class _CifarB(Task):
             return np.stack([correct[idx].mean(axis=1),
                              macro_std_from_counts(kc, nc, "population"),
                              macro_std_from_counts(kc, nc, "nist"),
+                             macro_std_from_counts(kc, nc, "unweighted"),
                              worst_subgroup_from_counts(kc, nc, WORST_MIN_N)], axis=-1)
 
         cis: dict[str, tuple[float, float] | None] = {m: None for m in names}
@@ -276,7 +287,8 @@ class _CifarB(Task):
             "accuracy (reconstruction of the paper's prose definition); both SD conventions reported, "
             f"'macrostd' = macrostd_{self.macrostd}. Values are fractions (x100 for percent).",
         ]
-        metrics = {m: mv(m) for m in ("accuracy", "macrostd_population", "macrostd_nist")}
+        metrics = {m: mv(m) for m in ("accuracy", "macrostd_population", "macrostd_nist",
+                                      "macrostd_unweighted")}
         metrics["macrostd"] = metrics[f"macrostd_{self.macrostd}"]
         if math.isnan(point["worst_subgroup_acc"]):
             notes.append(f"worst_subgroup_acc not reported: no (class, subgroup) cell has {WORST_MIN_N} "
