@@ -41,7 +41,8 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """mmharness: score multimodal models on published benchmarks with their official protocols."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mmharness").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 # --------------------------------------------------------------------------- run
@@ -254,23 +255,42 @@ def results_validate(paths):
 
 @results.command("table")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-def results_table(paths):
-    """Models x tasks table of primary metrics from results files (or directories of them)."""
+@click.option("--metric", "extra", multiple=True, default=("accuracy",), show_default=True,
+              help="Metric shown beside each task's primary metric (repeatable).")
+def results_table(paths, extra):
+    """Models x tasks table of primary metrics (and --metric ones) from results files or directories."""
     from .results import load_results
 
     files = []
     for p in map(Path, paths):
         files += sorted(p.glob("results_*.json")) if p.is_dir() else [p]
     docs = [load_results(f) for f in files]
-    task_names = sorted({t for d in docs for t in d["tasks"]})
-    rows = [("model", *[f"{t} ({docs[0]['tasks'].get(t, {}).get('primary_metric', '')})" if docs else t
-                        for t in task_names])]
+    click.echo(format_results_table(docs, extra))
+
+
+def format_results_table(docs: list[dict], extra=("accuracy",)) -> str:
+    """One row per results document, one column per (task, metric): primary first, then ``extra``."""
+    columns: list[tuple[str, str]] = []
+    for d in docs:
+        for t, td in sorted(d["tasks"].items()):
+            for m in (td["primary_metric"], *extra):
+                if m in td["metrics"] and (t, m) not in columns:
+                    columns.append((t, m))
+    arrow = {}
+    for d in docs:
+        for t, td in d["tasks"].items():
+            for m, meta in td["metric_metadata"].items():
+                arrow[(t, m)] = "↑" if meta["higher_is_better"] else "↓"
+    rows = [("model", "data", *[f"{t} {m} {arrow.get((t, m), '')}" for t, m in columns])]
     for d in docs:
         label = d["model"]["adapter"] + (f"[{','.join(f'{k}={v}' for k, v in d['model']['args'].items())}]"
                                          if d["model"]["args"] else "")
-        rows.append((label, *[_fmt(d["tasks"][t]["metrics"][d["tasks"][t]["primary_metric"]]["value"])
-                              if t in d["tasks"] else "-" for t in task_names]))
-    click.echo(_table(rows))
+        cells = []
+        for t, m in columns:
+            v = d["tasks"].get(t, {}).get("metrics", {}).get(m)
+            cells.append(_fmt(v["value"]) if v else "-")
+        rows.append((label, d["config"]["data"], *cells))
+    return _table(rows)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -177,3 +177,21 @@ def test_listings(tmp_path):
     assert {a["name"] for a in ads["torchvision"]["arguments"]} >= {"model", "weights", "num_classes"}
     r = cli("tasks")
     assert "cifar10_b" in r.output and "cifar_b = cifar10_b, cifar100_b" in r.output
+
+
+def test_results_table_and_validate(tmp_path):
+    for model in ("oracle", "random"):
+        assert cli("run", "--model", model, "--tasks", "cifar10_b", "--sample", "--no-cache",
+                   "--no-progress", "--bootstrap", "0", "--output", str(tmp_path)).exit_code == 0
+    r = cli("results", "table", str(tmp_path))
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert "cifar10_b macrostd_population ↓" in lines[0] and "cifar10_b accuracy ↑" in lines[0]
+    oracle = next(line for line in lines if line.startswith("oracle"))
+    assert oracle.split()[1:] == ["sample", "0.0000", "1.0000"]
+    files = sorted(tmp_path.glob("results_*.json"))
+    assert cli("results", "validate", *map(str, files)).exit_code == 0
+    broken = tmp_path / "results_broken.json"
+    broken.write_text(files[0].read_text()[:200])
+    r = cli("results", "validate", str(broken))
+    assert r.exit_code == 1 and "not valid JSON" in r.output and "results_broken.json" in r.output
