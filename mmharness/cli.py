@@ -293,5 +293,24 @@ def format_results_table(docs: list[dict], extra=("accuracy",)) -> str:
     return _table(rows)
 
 
+def _add_command_modules() -> None:
+    """Add the ``COMMANDS`` of every public module of :mod:`mmharness.commands` to ``mmh``."""
+    import importlib
+    import pkgutil
+
+    from . import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{commands.__name__}.{info.name}")
+        for cmd in getattr(mod, "COMMANDS", ()):
+            if cmd.name in main.commands:
+                raise RuntimeError(f"mmh command {cmd.name!r} defined twice (mmharness.commands.{info.name})")
+            main.add_command(cmd)
+
+
+_add_command_modules()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

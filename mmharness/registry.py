@@ -40,13 +40,38 @@ def did_you_mean(name: str, known: list[str]) -> str:
 class Registry(Generic[T]):
     """Name -> class, filled lazily from built-in references, entry points and decorators."""
 
-    def __init__(self, kind: str, group: str, builtins: dict[str, str]):
+    def __init__(self, kind: str, group: str, builtins: dict[str, str] | None = None,
+                 packages: tuple[str, ...] = ()):
         self.kind = kind
         self.group = group
-        self._refs: dict[str, str] = dict(builtins)  # name -> "module:attr" (not yet imported)
+        self._refs: dict[str, str] = dict(builtins or {})  # name -> "module:attr" (not yet imported)
         self._loaded: dict[str, T] = {}
-        self._origin: dict[str, str] = {n: "builtin" for n in builtins}
+        self._origin: dict[str, str] = {n: "builtin" for n in self._refs}
+        self._packages = packages  # every public module in them registers with decorators
+        self._packages_scanned = not packages
         self._entry_points_scanned = False
+
+    def _scan_packages(self) -> None:
+        """Import every public module of the built-in packages (they register by decorator).
+
+        Built-in task and adapter modules import only light dependencies at module level (heavy
+        ones, such as open_clip or transformers, inside methods), so this stays cheap.
+        """
+        if self._packages_scanned:
+            return
+        self._packages_scanned = True
+        import pkgutil
+
+        for pkg_name in self._packages:
+            pkg = importlib.import_module(pkg_name)
+            for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+                if info.name.startswith("_"):
+                    continue
+                mod = f"{pkg_name}.{info.name}"
+                try:
+                    importlib.import_module(mod)
+                except ImportError as e:
+                    raise RegistryError(f"built-in {self.kind} module {mod} could not be imported: {e}") from e
 
     def register(self, name: str) -> Callable[[T], T]:
         """Class decorator: ``@registry.register("name")``."""
@@ -57,7 +82,8 @@ class Registry(Generic[T]):
                 raise RegistryError(f"{self.kind} {name!r} is already registered by {_qualname(existing)}")
             obj.name = name  # type: ignore[attr-defined]
             self._loaded[name] = obj
-            self._origin.setdefault(name, getattr(obj, "__module__", "?"))
+            mod = getattr(obj, "__module__", "?")
+            self._origin.setdefault(name, "builtin" if mod.startswith("mmharness.") else mod)
             return obj
 
         return deco
@@ -74,6 +100,7 @@ class Registry(Generic[T]):
             self._origin[ep.name] = f"entry point ({dist.name if dist else ep.value})"
 
     def names(self) -> list[str]:
+        self._scan_packages()
         self._scan_entry_points()
         return sorted(set(self._refs) | set(self._loaded))
 
@@ -84,10 +111,11 @@ class Registry(Generic[T]):
         """The class registered under ``name``; imports it on first use."""
         if name in self._loaded:
             return self._loaded[name]
+        self._scan_packages()
+        if name in self._loaded:
+            return self._loaded[name]
         self._scan_entry_points()
         if name not in self._refs:
-            if name in self._loaded:
-                return self._loaded[name]
             raise RegistryError(
                 f"unknown {self.kind} {name!r}.{did_you_mean(name, self.names())} "
                 f"Run `mmh {self.kind}s` to list them."
@@ -111,31 +139,14 @@ def _qualname(obj: Any) -> str:
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
-TASKS: Registry = Registry(
-    "task",
-    "mmharness.tasks",
-    {
-        "cifar10_b": "mmharness.tasks.cifar_b:Cifar10B",
-        "cifar100_b": "mmharness.tasks.cifar_b:Cifar100B",
-    },
-)
+# Built-ins: every public module of mmharness.tasks / mmharness.adapters registers its classes with
+# the decorators below (one module per benchmark family or model library; no central list to edit).
+# Other packages add entries through the entry-point groups.
+TASKS: Registry = Registry("task", "mmharness.tasks", packages=("mmharness.tasks",))
+ADAPTERS: Registry = Registry("adapter", "mmharness.adapters", packages=("mmharness.adapters",))
 
-ADAPTERS: Registry = Registry(
-    "adapter",
-    "mmharness.adapters",
-    {
-        "open_clip": "mmharness.adapters.open_clip:OpenClipAdapter",
-        "torchvision": "mmharness.adapters.torchvision_classifier:TorchvisionClassifier",
-        "random": "mmharness.adapters.baselines:RandomAdapter",
-        "constant": "mmharness.adapters.baselines:ConstantAdapter",
-        "oracle": "mmharness.adapters.baselines:OracleAdapter",
-    },
-)
-
-# Task groups: a name that expands to several tasks.
-TASK_GROUPS: dict[str, tuple[str, ...]] = {
-    "cifar_b": ("cifar10_b", "cifar100_b"),
-}
+# Task groups: a name that expands to several tasks (modules add theirs with register_group).
+TASK_GROUPS: dict[str, tuple[str, ...]] = {}
 
 
 def register_task(name: str):
@@ -159,6 +170,7 @@ def expand_task_names(spec: str | list[str]) -> list[str]:
     """``"a,b,group"`` -> task names (groups expanded, order kept, duplicates dropped); validated."""
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     out: list[str] = []
+    TASKS.names()  # make sure built-in modules (and their groups) are registered
     for item in (i.strip() for i in items):
         if not item:
             continue

@@ -44,7 +44,7 @@ from ..metrics.subgroup import (
     resampled_cell_counts,
     worst_subgroup_from_counts,
 )
-from ..registry import did_you_mean, register_task
+from ..registry import did_you_mean, register_group, register_task
 from ..requests import (
     Capability,
     ClassifyRequest,
@@ -352,3 +352,6 @@ class Cifar100B(_CifarB):
                                "top-1 accuracy and MacroStd over background-colour subgroups")
     description: ClassVar[str] = "Subgroup (background colour) consistency of CIFAR-100 classifiers."
     metric_specs: ClassVar[tuple[MetricSpec, ...]] = _metric_specs(100)
+
+
+register_group("cifar_b", ("cifar10_b", "cifar100_b"))
