@@ -93,6 +93,8 @@ def run(model, model_args, tasks, task_args, output, data_root, data_source, sam
                    use_cache=not no_cache, output=output, log_samples=log_samples,
                    on_error=on_error, bootstrap=bootstrap, progress=not no_progress,
                    includes=includes)
+    if res.rank != 0:
+        return  # under torchrun only rank 0 reports
     if as_json:
         click.echo(json.dumps(res.doc, indent=2))
         return

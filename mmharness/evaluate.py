@@ -24,9 +24,10 @@ from .cache import MemoryCache, ResponseCache, check_writable, default_cache_dir
 from .devices import autocast_factory, resolve_device
 from .executors import resolve
 from .registry import ADAPTERS, TASKS, did_you_mean, expand_task_names, include
-from .requests import response_to_json
+from . import distributed
+from .requests import decode, encode, response_to_json
 from .results import environment_info, git_info, write_jsonl, write_results
-from .runner import ON_ERROR, RunOptions, run_task
+from .runner import ON_ERROR, RunOptions, TaskRun, run_task
 from .task import DataConfig, ScoreContext, Task, TaskError
 
 log = logging.getLogger("mmharness")
@@ -39,6 +40,7 @@ class Results:
     doc: dict
     path: Path | None = None
     sample_logs: dict[str, Path] = field(default_factory=dict)
+    rank: int = 0  # under torchrun: this process's rank (every rank gets the same doc)
 
     def metric(self, task: str, name: str | None = None) -> float | None:
         t = self.doc["tasks"][task]
@@ -133,6 +135,7 @@ def evaluate(
         datas[t.name] = d
 
     dev = resolve_device(device)
+    dctx, dev = distributed.setup(dev)
     autocast = autocast_factory(dev, precision)
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -150,7 +153,8 @@ def evaluate(
     else:
         cache = MemoryCache()
     opts = RunOptions(batch_size=batch_size, num_workers=num_workers, device=dev, precision=precision,
-                      on_error=on_error, progress=progress, text_batch_size=text_batch_size)
+                      on_error=on_error, progress=progress and dctx.is_main,
+                      text_batch_size=text_batch_size, shard=(dctx.rank, dctx.world_size))
     stamp = datetime.now(timezone.utc)
     run_id = uuid.uuid4().hex
     task_docs: dict[str, dict] = {}
@@ -162,6 +166,9 @@ def evaluate(
             samples = d.samples[:limit] if limit else d.samples
             task_key = t.fingerprint(d)
             run = run_task(adapter, t, samples, executors[t.name], cache, adapter_key, task_key, opts, autocast)
+            run = _gather_run(dctx, run, len(samples))
+            if not dctx.is_main:
+                continue  # rank 0 scores and writes
             keep = [i for i, r in enumerate(run.responses) if r is not None]
             scored = t.score([samples[i] for i in keep], [run.responses[i] for i in keep],
                              ScoreContext(seed=seed, bootstrap_resamples=bootstrap, ci_level=ci_level))
@@ -178,6 +185,10 @@ def evaluate(
     finally:
         cache.close()
 
+    if not dctx.is_main:
+        doc, path = distributed.broadcast_from_main(dctx, None)
+        distributed.teardown(dctx)
+        return Results(doc, Path(path) if path else None, {}, rank=dctx.rank)
     wall = time.perf_counter() - t_start
     doc = {
         "schema_version": SCHEMA_VERSION,
@@ -191,7 +202,7 @@ def evaluate(
                   "origin": ADAPTERS.origin(adapter.name)},
         "config": {"seed": seed, "precision": precision, "batch_size": batch_size,
                    "text_batch_size": text_batch_size, "num_workers": num_workers, "device": dev,
-                   "world_size": 1, "limit": limit, "data": "sample" if sample else "full",
+                   "world_size": dctx.world_size, "limit": limit, "data": "sample" if sample else "full",
                    "data_root": str(data_root) if data_root else None, "data_source": data_source,
                    "on_error": on_error, "bootstrap_resamples": bootstrap, "ci_level": ci_level,
                    "cache": str(cache.path) if getattr(cache, "path", None) else None,
@@ -209,7 +220,33 @@ def evaluate(
 
         doc = clean_json(doc)
         validate_results(doc)
+    if dctx.active:
+        distributed.broadcast_from_main(dctx, (doc, str(path) if path else None))
+        distributed.teardown(dctx)
     return Results(doc, path, sample_logs)
+
+
+def _gather_run(dctx: "distributed.DistContext", run: TaskRun, n: int) -> TaskRun:
+    """Merge every rank's shard of a task run on rank 0 (responses travel encoded, never pickled
+    as objects); returns ``run`` unchanged in a single-process run, None-filled on other ranks."""
+    if not dctx.active:
+        return run
+    mine = list(range(dctx.rank, n, dctx.world_size))
+    part = {"idx": mine, "resp": [encode(r) if r is not None else None for r in run.responses],
+            "hash": run.input_hashes, "skipped": run.skipped, "cached": run.n_cached,
+            "computed": run.n_computed, "model": run.model_seconds, "wall": run.wall_seconds}
+    parts = distributed.gather_to_main(dctx, part)
+    if parts is None:
+        return run
+    responses: list = [None] * n
+    hashes: list = [None] * n
+    for p in parts:
+        for i, r, h in zip(p["idx"], p["resp"], p["hash"]):
+            responses[i] = decode(r) if r is not None else None
+            hashes[i] = h
+    return TaskRun(responses, hashes, sum(p["cached"] for p in parts), sum(p["computed"] for p in parts),
+                   [s for p in parts for s in p["skipped"]], sum(p["model"] for p in parts),
+                   max(p["wall"] for p in parts))
 
 
 def _jsonable(v: Any) -> Any:

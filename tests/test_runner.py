@@ -159,3 +159,29 @@ def test_sigkill_midway_then_rerun_computes_only_missing(tmp_path):
     out3, err3 = p3.communicate(timeout=120)
     assert p3.returncode == 0, err3
     assert json.loads(out3)["tasks"]["toy_shapes"]["metrics"] == t["metrics"]
+
+
+def test_torchrun_two_gloo_processes_match_single_process_and_resume(tmp_path):
+    """2 gloo ranks on CPU: a resume of a 1-process partial run, metrics equal to 1 process."""
+    torchrun = Path(sys.executable).parent / "torchrun"
+    common = ["run", "--include", PLUGIN, "--model", "toy_perfect", "--tasks", "toy_shapes",
+              "--data-root", str(tmp_path / "data"), "--no-progress", "--bootstrap", "100",
+              "--batch-size", "4", "--json"]
+    first = _cli(*common, "--limit", "15", "--cache-dir", str(tmp_path / "cache"), "--output", str(tmp_path / "o1"))
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    p = subprocess.Popen([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "mmharness",
+                          *common, "--cache-dir", str(tmp_path / "cache"), "--output", str(tmp_path / "o2")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = p.communicate(timeout=240)
+    assert p.returncode == 0, err
+    doc = json.loads(out)  # only rank 0 prints
+    t = doc["tasks"]["toy_shapes"]
+    assert doc["config"]["world_size"] == 2
+    assert t["cache"] == {"hits": 15, "computed": 25} and t["n_scored"] == 40
+    assert len(list((tmp_path / "o2").glob("results_*.json"))) == 1
+    load_results(next((tmp_path / "o2").glob("results_*.json")))
+    single = _cli(*common, "--no-cache", "--output", str(tmp_path / "o3"))
+    out1, err1 = single.communicate(timeout=120)
+    assert single.returncode == 0, err1
+    assert json.loads(out1)["tasks"]["toy_shapes"]["metrics"] == t["metrics"]
