@@ -48,6 +48,17 @@ class Adapter:
 
     # ------------------------------------------------------------------ identity
     @classmethod
+    def resolve_class(cls, args: dict[str, Any]) -> "type[Adapter]":
+        """The class that serves these model arguments (default: ``cls``).
+
+        An adapter name that covers several model families (``torchvision``: classifiers,
+        detectors, segmenters) overrides this to pick the family's class, whose capabilities then
+        decide which tasks it can run. Called before capabilities are checked and by
+        :func:`build_adapter`.
+        """
+        return cls
+
+    @classmethod
     def capabilities(cls) -> frozenset[Capability]:
         """The capabilities this class implements (the capability methods it overrides)."""
         return frozenset(c for c, m in _CAPABILITY_METHODS.items() if getattr(cls, m) is not getattr(Adapter, m))
@@ -78,6 +89,22 @@ class Adapter:
         """Move the model to ``device`` ("cpu", "cuda:0", "mps"). Subclasses with modules extend this."""
         self.device = device
         return self
+
+    def optimize(self, *, channels_last: bool = False, compile: bool = False) -> None:
+        """Apply the runner's speed options (``--channels-last``, ``--compile``) to the model.
+
+        Default: ``channels_last`` converts every ``torch.nn.Module`` attribute to the channels-last
+        memory format (safe for any module); ``compile`` raises, because only the adapter knows
+        which modules its capability methods call: adapters that support it override this.
+        """
+        if channels_last:
+            import torch
+
+            for v in vars(self).values():
+                if isinstance(v, torch.nn.Module):
+                    v.to(memory_format=torch.channels_last)
+        if compile:
+            raise AdapterError(f"adapter {self.name!r} does not support --compile")
 
     def preprocess(self, modality: str) -> Callable[[Any], Any]:
         """A picklable function run in DataLoader workers on each decoded input of ``modality``.
@@ -188,6 +215,8 @@ def build_adapter(cls: type[Adapter], args: dict[str, Any]) -> Adapter:
     """Instantiate ``cls`` from string arguments, converting by annotation; unknown keys are an error."""
     from .registry import did_you_mean
 
+    if hasattr(cls, "resolve_class"):  # tasks are built here too; they have no families
+        cls = cls.resolve_class(args)
     sig = inspect.signature(cls.__init__)
     params = {n: p for n, p in sig.parameters.items() if n != "self" and p.kind is p.KEYWORD_ONLY or
               (n != "self" and p.kind is p.POSITIONAL_OR_KEYWORD)}

@@ -7,6 +7,7 @@ is writable -> check capabilities -> load task data -> build the model -> run, s
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import random
 import time
@@ -26,8 +27,8 @@ from .executors import resolve
 from .registry import ADAPTERS, TASKS, did_you_mean, expand_task_names, include
 from . import distributed
 from .requests import decode, encode, response_to_json
-from .results import environment_info, git_info, write_jsonl, write_results
-from .runner import ON_ERROR, RunOptions, TaskRun, run_task
+from .results import atomic_write_text, clean_json, environment_info, git_info, write_jsonl, write_results
+from .runner import ON_ERROR, CachedResponses, RunOptions, TaskRun, run_task
 from .task import DataConfig, ScoreContext, Task, TaskError
 
 log = logging.getLogger("mmharness")
@@ -85,6 +86,8 @@ def evaluate(
     ci_level: float = 0.95,
     progress: bool = True,
     includes: Sequence[str] = (),
+    channels_last: bool = False,
+    compile: bool = False,
 ) -> Results:
     """Evaluate one model on one or more tasks and return (and optionally write) the results.
 
@@ -105,6 +108,7 @@ def evaluate(
     else:
         adapter_cls = ADAPTERS.get(model)
         margs = parse_model_args(model_args) if isinstance(model_args, (str, type(None))) else dict(model_args)
+        adapter_cls = adapter_cls.resolve_class(margs)  # a name serving several model families
     targs = parse_model_args(task_args) if isinstance(task_args, (str, type(None))) else dict(task_args)
 
     out_dir = Path(output) if output is not None else None
@@ -144,6 +148,8 @@ def evaluate(
     torch.manual_seed(seed)
     adapter = model if isinstance(model, Adapter) else build_adapter(adapter_cls, margs)
     adapter.to(dev)
+    if channels_last or compile:
+        adapter.optimize(channels_last=channels_last, compile=compile)
     adapter_fp = adapter.fingerprint()
     adapter_key = f"{adapter_fp}:{precision}"
 
@@ -154,7 +160,8 @@ def evaluate(
         cache = MemoryCache()
     opts = RunOptions(batch_size=batch_size, num_workers=num_workers, device=dev, precision=precision,
                       on_error=on_error, progress=progress and dctx.is_main,
-                      text_batch_size=text_batch_size, shard=(dctx.rank, dctx.world_size))
+                      text_batch_size=text_batch_size, shard=(dctx.rank, dctx.world_size),
+                      channels_last=channels_last)
     stamp = datetime.now(timezone.utc)
     run_id = uuid.uuid4().hex
     task_docs: dict[str, dict] = {}
@@ -169,12 +176,19 @@ def evaluate(
             run = _gather_run(dctx, run, len(samples))
             if not dctx.is_main:
                 continue  # rank 0 scores and writes
-            keep = [i for i, r in enumerate(run.responses) if r is not None]
-            scored = t.score([samples[i] for i in keep], [run.responses[i] for i in keep],
+            keep = run.kept_indices()
+            scored = t.score([samples[i] for i in keep], run.select(keep),
                              ScoreContext(seed=seed, bootstrap_resamples=bootstrap, ci_level=ci_level))
             total_computed += run.n_computed
             total_model += run.model_seconds
             doc = _task_doc(t, d, executors[t.name].path, samples, run, keep, scored)
+            if scored.artifacts and out_dir is not None:
+                doc["artifacts"] = {}
+                for name, content in scored.artifacts.items():
+                    stem, suffix = Path(name).stem, Path(name).suffix or ".json"
+                    p = out_dir / f"{stem}_{adapter.name}_{t.name}_{stamp:%Y%m%dT%H%M%S}_{run_id[:6]}{suffix}"
+                    atomic_write_text(p, json.dumps(clean_json(content), separators=(",", ":")) + "\n")
+                    doc["artifacts"][name] = p.name
             if log_samples and out_dir is not None:
                 p = out_dir / f"samples_{adapter.name}_{t.name}_{stamp:%Y%m%dT%H%M%S}_{run_id[:6]}.jsonl"
                 write_jsonl(p, _sample_rows(samples, run, keep, scored))
@@ -206,7 +220,8 @@ def evaluate(
                    "data_root": str(data_root) if data_root else None, "data_source": data_source,
                    "on_error": on_error, "bootstrap_resamples": bootstrap, "ci_level": ci_level,
                    "cache": str(cache.path) if getattr(cache, "path", None) else None,
-                   "log_samples": log_samples, "includes": list(includes)},
+                   "log_samples": log_samples, "includes": list(includes),
+                   "channels_last": channels_last, "compile": compile},
         "environment": environment_info(dev),
         "timing": {"wall_seconds": wall, "model_seconds": total_model,
                    "samples_per_second": (total_computed / wall) if total_computed else None},
@@ -232,6 +247,21 @@ def _gather_run(dctx: "distributed.DistContext", run: TaskRun, n: int) -> TaskRu
     if not dctx.active:
         return run
     mine = list(range(dctx.rank, n, dctx.world_size))
+    lazy = isinstance(run.responses, CachedResponses) and run.responses.persistent
+    if lazy:  # streamed tasks: rank 0 re-reads the shared on-disk cache lazily instead of gathering payloads
+        part = {"idx": mine, "ids": run.responses.ids, "skipped": run.skipped, "cached": run.n_cached,
+                "computed": run.n_computed, "model": run.model_seconds, "wall": run.wall_seconds}
+        parts = distributed.gather_to_main(dctx, part)
+        if parts is None:
+            return run
+        ids: list = [None] * n
+        for p in parts:
+            for i, sid in zip(p["idx"], p["ids"]):
+                ids[i] = sid
+        merged = run.responses.with_ids(ids)
+        return TaskRun(merged, merged.hashes, sum(p["cached"] for p in parts), sum(p["computed"] for p in parts),
+                       [s for p in parts for s in p["skipped"]], sum(p["model"] for p in parts),
+                       max(p["wall"] for p in parts))
     part = {"idx": mine, "resp": [encode(r) if r is not None else None for r in run.responses],
             "hash": run.input_hashes, "skipped": run.skipped, "cached": run.n_cached,
             "computed": run.n_computed, "model": run.model_seconds, "wall": run.wall_seconds}

@@ -229,8 +229,36 @@ class Detect(Executor):
                 raise _fail(ctx, batch, f"detect output {i}: {len(boxes)} boxes, {len(scores)} scores, "
                                         f"{len(labels)} labels; they must be equal")
             _check_finite(ctx, batch, boxes[None] if len(boxes) else np.zeros((1, 0)), f"detect boxes {i}")
-            res.append(DetectionsResponse(boxes, scores, labels))
+            masks = None if getattr(d, "masks", None) is None else _masks_to_rle(ctx, batch, i, d.masks, len(boxes))
+            res.append(DetectionsResponse(boxes, scores, labels, masks=masks))
         return res
+
+
+def _masks_to_rle(ctx: RunContext, batch: Batch, i: int, masks: Any, n: int) -> list[dict]:
+    """Instance masks of detect output ``i`` -> N compressed COCO RLE dicts with str counts.
+
+    Accepts an (N, H, W) array/tensor (nonzero = object) or a list of N RLE dicts."""
+    if isinstance(masks, (list, tuple)) and all(isinstance(m, dict) for m in masks):
+        out = []
+        for m in masks:
+            if "size" not in m or "counts" not in m:
+                raise _fail(ctx, batch, f"detect output {i}: an RLE mask needs 'size' and 'counts'")
+            c = m["counts"]
+            out.append({"size": [int(m["size"][0]), int(m["size"][1])],
+                        "counts": c.decode("ascii") if isinstance(c, bytes) else c})
+    else:
+        from pycocotools import mask as mask_utils
+
+        arr = to_numpy(masks)
+        if arr.ndim != 3:
+            raise _fail(ctx, batch, f"detect output {i}: masks have shape {arr.shape}, expected (N, H, W)")
+        binary = np.asfortranarray((arr != 0).transpose(1, 2, 0).astype(np.uint8))
+        out = []
+        for rle in (mask_utils.encode(binary) if arr.shape[0] else []):
+            out.append({"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")})
+    if len(out) != n:
+        raise _fail(ctx, batch, f"detect output {i}: {len(out)} masks for {n} boxes; they must be equal")
+    return out
 
 
 # --------------------------------------------------------------------------- derived executors
@@ -299,6 +327,111 @@ class ZeroShotClassify(Executor):
         return [ClassifyResponse(row) for row in logits]
 
 
+def render_prompt(template: str, class_name: str, text: str | None = None) -> str:
+    """Fill a prompt template: ``{c}`` (or ``{}``) -> class name, ``{text}`` -> the request's text."""
+    out = template.replace("{c}", "\x00").replace("{}", "\x00").replace("\x00", class_name)
+    return out.replace("{text}", text) if text is not None else out
+
+
+def text_conditioned_classifier(adapter: Adapter, labels: LabelSet, text: str, ctx: RunContext) -> np.ndarray:
+    """Zero-shot classifier (C, D) whose prompts embed a per-sample ``text`` (templates with
+    ``{text}``): per class, the normalised mean of its normalised prompt embeddings. Cached per
+    adapter fingerprint + precision + label set + text."""
+    from .requests import decode, encode, hash_bytes
+
+    key = f"zeroshot-text:{ctx.adapter_key}:{labels.key()}:{hash_bytes(text.encode('utf-8'))}"
+    cached = ctx.cache.get_artifact(key)
+    if cached is not None:
+        return decode(cached).vector
+    names = labels.class_prompt_names or labels.classes
+    flat = [render_prompt(t, c, text) for c in names for t in labels.templates]
+    emb = embed_texts_batched(adapter, flat, ctx.text_batch_size, ctx)
+    weights = _l2norm(emb.reshape(len(names), len(labels.templates), -1).mean(axis=1)).astype(np.float32)
+    ctx.cache.put_artifact(key, encode(EmbeddingResponse(weights)))
+    return weights
+
+
+def _frames_to_images(adapter: Adapter, clip: Any) -> Any:
+    """One clip -> (T, C, H, W) tensor ready for ``embed_image``: raw uint8 frames (T, H, W, 3) go
+    through the adapter's image preprocessing; a float tensor (T, C, H, W) is taken as is."""
+    import torch
+    from PIL import Image
+
+    if isinstance(clip, torch.Tensor) and clip.is_floating_point() and clip.ndim == 4:
+        return clip
+    arr = to_numpy(clip)
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise CapabilityError(f"a video input of shape {arr.shape} is neither (T, H, W, 3) frames nor a "
+                              "preprocessed (T, C, H, W) tensor")
+    pre = adapter.preprocess("image")
+    return torch.stack([pre(Image.fromarray(np.ascontiguousarray(f.astype(np.uint8)))) for f in arr])
+
+
+class ZeroShotVideoTextClassify(ZeroShotClassify):
+    """Zero-shot ``classify`` from ``embed_image`` + ``embed_text``, extended to video clips and
+    per-sample prompts (a superset of :class:`ZeroShotClassify`, which it runs unchanged for a
+    single image input with label-set prompts).
+
+    * A ``video`` input (raw (T, H, W, 3) frames, or preprocessed (T, C, H, W) tensors) is embedded
+      frame by frame with the adapter's image preprocessing; the sample's visual embedding is the
+      normalised mean of its normalised frame embeddings. Other inputs (e.g. a keyframe used
+      for boxes) are not used, and no box is returned.
+    * When the label set's templates contain ``{text}``, each sample gets its own classifier from
+      prompts filled with its request ``text`` (e.g. RefAVA: the referring expression); otherwise
+      the shared, cached label-set classifier is used.
+
+    Logits = 100 * cosine(visual embedding, class embedding).
+    """
+
+    path = ("classify<-embed_image+embed_text (zero-shot, CLIP prompt ensemble; video: mean of frame "
+            "embeddings; templates with {text}: per-sample prompts)")
+
+    def run(self, adapter, batch, ctx):
+        req0 = batch.requests[0]
+        per_sample_text = any("{text}" in t for t in req0.labels.templates)
+        if "video" not in batch.inputs and not per_sample_text:
+            return super().run(adapter, batch, ctx)
+        if "video" in batch.inputs:
+            clips = batch.inputs["video"]
+            clips = list(clips) if not isinstance(clips, list) else clips
+            frames = [_frames_to_images(adapter, c) for c in clips]
+            import torch
+
+            flat = torch.cat(frames).to(ctx_device(adapter))
+            emb = _l2norm(to_numpy(adapter.embed_image(flat)).astype(np.float32))
+            if emb.ndim != 2 or emb.shape[0] != flat.shape[0]:
+                raise _fail(ctx, batch, f"embed_image returned shape {tuple(emb.shape)} for {flat.shape[0]} frames")
+            _check_finite(ctx, batch, emb, "embed_image output")
+            bounds = np.cumsum([0] + [f.shape[0] for f in frames])
+            visual = _l2norm(np.stack([emb[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])]))
+        elif set(batch.inputs) == {"image"}:
+            visual = _l2norm(to_numpy(adapter.embed_image(batch.inputs["image"])).astype(np.float32))
+            _check_rows(ctx, batch, visual, "embed_image output")
+        else:
+            raise CapabilityError(
+                f"task {ctx.task_name!r} sends classify inputs {sorted(batch.inputs)}; zero-shot "
+                "classification from embeddings needs an 'image' or a 'video' input. Use an adapter "
+                "with a `classify` method.")
+        if per_sample_text:
+            missing = [sid for sid, r in zip(batch.sample_ids, batch.requests) if not r.text]
+            if missing:
+                raise _fail(ctx, batch, f"the prompt templates use {{text}} but sample(s) {missing[:5]} carry no text")
+            weights = [text_conditioned_classifier(adapter, r.labels, r.text, ctx) for r in batch.requests]
+        else:
+            w = zero_shot_classifier(adapter, req0.labels, ctx)
+            weights = [w] * len(batch)
+        if visual.shape[1] != weights[0].shape[1]:
+            raise _fail(ctx, batch, f"visual embeddings have dim {visual.shape[1]} but text embeddings "
+                                    f"have dim {weights[0].shape[1]}")
+        return [ClassifyResponse((self.logit_scale * weights[i] @ visual[i]).astype(np.float32))
+                for i in range(len(batch))]
+
+
+def ctx_device(adapter: Adapter) -> str:
+    """The device the adapter's inputs should be on."""
+    return getattr(adapter, "device", "cpu") or "cpu"
+
+
 class MatchFromEmbeddings(Executor):
     """``match`` derived from embeddings: cosine similarity of the image with each text."""
 
@@ -326,7 +459,7 @@ DIRECT: dict[Capability, Executor] = {e.capability: e for e in
                                       (EmbedImage(), EmbedText(), Match(), Classify(), Generate(),
                                        Segment(), Detect())}
 DERIVED: dict[Capability, tuple[Executor, ...]] = {
-    Capability.CLASSIFY: (ZeroShotClassify(),),
+    Capability.CLASSIFY: (ZeroShotVideoTextClassify(),),  # runs ZeroShotClassify unchanged on images
     Capability.MATCH: (MatchFromEmbeddings(),),
 }
 

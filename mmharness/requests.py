@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import io
 import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
@@ -71,7 +70,7 @@ class ImageFile:
         try:
             with Image.open(self.path) as im:
                 im.load()
-                return im.convert("RGB")
+                return im if im.mode == "RGB" else im.convert("RGB")
         except FileNotFoundError as e:
             raise MediaDecodeError(f"image file not found: {self.path}") from e
         except Exception as e:  # PIL raises many types for corrupt data
@@ -322,11 +321,16 @@ class ClassifyOutput:
 
 @dataclass
 class Detections:
-    """What ``Adapter.detect`` returns per image: boxes (N, 4) xyxy pixels, scores (N,), labels (N,)."""
+    """What ``Adapter.detect`` returns per image: boxes (N, 4) xyxy pixels, scores (N,), labels (N,).
+
+    ``masks`` (optional, instance segmentation): (N, H, W) binary masks at the original image size
+    (nonzero = object), or N COCO RLE dicts ``{"size": [H, W], "counts": str}``.
+    """
 
     boxes: Any
     scores: Any
     labels: Any
+    masks: Any = None
 
 
 # --------------------------------------------------------------------------- responses (cached)
@@ -383,12 +387,14 @@ class LabelMapResponse(Response):
 
 @dataclass
 class DetectionsResponse(Response):
-    """Detections of one image: boxes (N, 4) xyxy pixels, scores (N,), labels (N,) int."""
+    """Detections of one image: boxes (N, 4) xyxy pixels, scores (N,), labels (N,) int, and
+    optional instance masks as N compressed COCO RLE dicts ``{"size": [H, W], "counts": str}``."""
 
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
     kind: str = field(default="detections", init=False)
+    masks: list | None = None
 
 
 _RESPONSE_TYPES: dict[str, type[Response]] = {
@@ -465,7 +471,4 @@ def hash_bytes(*chunks: bytes) -> str:
 
 def image_content_hash(image) -> str:
     """Hash of a decoded PIL image's pixels, size and mode (the per-sample ``input_hash``)."""
-    buf = io.BytesIO()
-    buf.write(f"{image.mode}:{image.size}".encode())
-    buf.write(image.tobytes())
-    return hash_bytes(buf.getvalue())
+    return hash_bytes(f"{image.mode}:{image.size}".encode(), image.tobytes())

@@ -134,14 +134,20 @@ def git_info() -> dict | None:
     return {"commit": commit, "dirty": bool(status.strip())}
 
 
-def environment_info(device: str) -> dict:
-    """Python, platform, package versions and accelerator: what could change the numbers."""
-    pkgs = {}
+@lru_cache(maxsize=None)
+def _package_versions() -> tuple[tuple[str, str | None], ...]:
+    out = []
     for p in _TRACKED_PACKAGES:
         try:
-            pkgs[p] = metadata.version(p)
+            out.append((p, metadata.version(p)))
         except metadata.PackageNotFoundError:
-            pkgs[p] = None
+            out.append((p, None))
+    return tuple(out)
+
+
+def environment_info(device: str) -> dict:
+    """Python, platform, package versions and accelerator: what could change the numbers."""
+    pkgs = dict(_package_versions())
     env = {"python": sys.version.split()[0], "platform": platform.platform(), "packages": pkgs,
            "cuda": None, "accelerator": None, "cpu_count": os.cpu_count()}
     try:

@@ -110,13 +110,16 @@ class TaskResult:
 
     ``metrics``: name -> value; ``per_sample``: one dict of scores per scored sample, in sample
     order (for ``--log-samples``); ``tables``: extra JSON-able breakdowns (e.g. per-subgroup
-    accuracy); ``notes``: human-readable remarks recorded in the results.
+    accuracy); ``notes``: human-readable remarks recorded in the results; ``artifacts``: files to
+    write beside the results (file-name suffix such as ``"coco_bbox_results.json"`` -> JSON-able
+    content, e.g. predictions in an official format); the results name the files written.
     """
 
     metrics: dict[str, MetricValue]
     per_sample: list[dict] = field(default_factory=list)
     tables: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    artifacts: dict[str, Any] = field(default_factory=dict)
 
 
 class Task:
@@ -134,6 +137,10 @@ class Task:
     uses: ClassVar[tuple[Capability, ...]] = ()
     primary_metric: ClassVar[str] = ""
     metric_specs: ClassVar[tuple[MetricSpec, ...]] = ()
+    #: True for tasks with large responses (dense label maps): ``score`` then receives a lazy
+    #: sequence that reads each response from the cache when accessed (iterate it once, in order),
+    #: so memory stays flat in the number of samples.
+    stream_responses: ClassVar[bool] = False
 
     def __init__(self, **options: Any):
         if options:

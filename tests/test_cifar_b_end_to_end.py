@@ -195,3 +195,22 @@ def test_results_table_and_validate(tmp_path):
     broken.write_text(files[0].read_text()[:200])
     r = cli("results", "validate", str(broken))
     assert r.exit_code == 1 and "not valid JSON" in r.output and "results_broken.json" in r.output
+
+
+def test_channels_last_gives_the_same_predictions_and_is_recorded(tmp_path):
+    kw = dict(model_args="model=resnet18,num_classes=10,weights=none", sample=True, use_cache=False,
+              progress=False, bootstrap=0, output=tmp_path, log_samples=True)
+    a = evaluate("torchvision", "cifar10_b", **kw)
+    b = evaluate("torchvision", "cifar10_b", channels_last=True, **kw)
+    assert b.doc["config"]["channels_last"] is True and a.doc["config"]["channels_last"] is False
+    la = [json.loads(x)["response"]["logits"] for x in a.sample_logs["cifar10_b"].read_text().splitlines()]
+    lb = [json.loads(x)["response"]["logits"] for x in b.sample_logs["cifar10_b"].read_text().splitlines()]
+    np.testing.assert_allclose(np.array(la), np.array(lb), rtol=1e-4, atol=1e-5)
+    load_results(b.path)
+
+
+def test_compile_is_refused_by_adapters_that_do_not_support_it():
+    from mmharness.adapter import AdapterError
+
+    with pytest.raises(AdapterError, match="does not support --compile"):
+        evaluate("random", "cifar10_b", sample=True, use_cache=False, progress=False, compile=True)

@@ -272,9 +272,9 @@ class OracleAdapter(Adapter):
     ``classify``: one-hot logits (several ones for a multilabel reference list);
     ``match``: 1 for the reference text index (or indices), 0 elsewhere; ``generate``:
     ``str(reference)`` (for a list of acceptable answers, its most frequent one, the first on
-    ties); ``segment``: the reference label map; ``detect``: the reference boxes and labels with
-    score 1. A missing reference raises :class:`AdapterError` naming the sample. Embeddings are
-    not offered (there is no gold embedding).
+    ties); ``segment``: the reference label map; ``detect``: the reference boxes and labels (and
+    instance masks, when the reference has ``masks``) with score 1. A missing reference raises
+    :class:`AdapterError` naming the sample. Embeddings are not offered (there is no gold embedding).
     """
 
     version = "1"
@@ -305,17 +305,31 @@ class OracleAdapter(Adapter):
         return list(refs)
 
     def classify(self, batch: Batch) -> ClassifyOutput:
-        """One-hot logits (B, C) at the reference class index (or indices, multilabel)."""
+        """One-hot logits (B, C) at the reference class index (or indices, multilabel).
+
+        A reference may also be a dict ``{"classes": index or indices, "box": [x1, y1, x2, y2]}``
+        (e.g. RefAVA: actions plus the target person's box); the boxes are then returned too
+        (every reference of the batch must carry one).
+        """
         import torch
 
         refs = self._refs(batch)
         c = len(batch.requests[0].labels) if batch.requests else 0
         logits = torch.zeros((len(refs), c), dtype=torch.float32)
+        boxes = []
         for i, (sid, req, ref) in enumerate(zip(batch.sample_ids, batch.requests, refs)):
             if len(req.labels) != c:
                 raise AdapterError("oracle: a classify batch mixes label sets of different sizes")
+            if isinstance(ref, dict):
+                if "classes" not in ref:
+                    raise AdapterError(f"oracle: classify reference of sample {sid} is a dict without 'classes'")
+                if ref.get("box") is not None:
+                    boxes.append(np.asarray(ref["box"], dtype=np.float32).reshape(4))
+                ref = ref["classes"]
             logits[i, _indices(ref, c, sid, "class")] = 1.0
-        return ClassifyOutput(logits=logits)
+        if boxes and len(boxes) != len(refs):
+            raise AdapterError("oracle: some classify references of the batch carry a box and others do not")
+        return ClassifyOutput(logits=logits, boxes=torch.from_numpy(np.stack(boxes)) if boxes else None)
 
     def match(self, batch: Batch):
         """Scores 1 at the reference text index (or indices), 0 elsewhere; (B, L) or a list."""
@@ -369,5 +383,11 @@ class OracleAdapter(Adapter):
                 raise AdapterError(
                     f"oracle: detection reference of sample {sid} has {len(boxes)} boxes but {len(labels)} labels"
                 )
-            out.append(Detections(boxes=boxes, scores=torch.ones(len(boxes), dtype=torch.float32), labels=labels))
+            masks = ref.get("masks")  # optional instance masks (RLE dicts or an (N, H, W) array)
+            if masks is not None and len(masks) != len(boxes):
+                raise AdapterError(
+                    f"oracle: detection reference of sample {sid} has {len(boxes)} boxes but {len(masks)} masks"
+                )
+            out.append(Detections(boxes=boxes, scores=torch.ones(len(boxes), dtype=torch.float32), labels=labels,
+                                  masks=masks))
         return out

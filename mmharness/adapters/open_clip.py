@@ -282,6 +282,17 @@ class OpenClipAdapter(Adapter):
         self.device = device
         return self
 
+    def optimize(self, *, channels_last: bool = False, compile: bool = False) -> None:
+        """channels-last memory format and/or ``torch.compile`` of both towers (``visual``, the text
+        transformer), which is what ``embed_image`` / ``embed_text`` run."""
+        super().optimize(channels_last=channels_last, compile=False)
+        if compile:
+            self.model.visual.compile()
+            if getattr(self.model, "transformer", None) is not None:
+                self.model.transformer.compile()
+            elif getattr(self.model, "text", None) is not None:
+                self.model.text.compile()
+
     def preprocess(self, modality: str) -> Callable[[Any], Any]:
         """open_clip's eval transform for images (a picklable torchvision ``Compose``)."""
         if modality == "image":

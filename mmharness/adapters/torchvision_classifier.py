@@ -271,6 +271,12 @@ class TorchvisionClassifier(Adapter):
         self.device = device
         return self
 
+    def optimize(self, *, channels_last: bool = False, compile: bool = False) -> None:
+        """channels-last memory format and/or ``torch.compile`` of the network."""
+        super().optimize(channels_last=channels_last, compile=False)
+        if compile:
+            self.model.compile()
+
     def preprocess(self, modality: str) -> Callable[[Any], Any]:
         """Optional resize and center crop, then RGB, ``ToTensor`` and ``Normalize`` (picklable)."""
         if modality != "image":
