@@ -33,7 +33,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(OFFLINE) $(PY) -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.mmh-bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e ".[test,bench]"
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(OFFLINE) $(PY) -m benchmarks.run_all
 
 clean:
