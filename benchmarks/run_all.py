@@ -7,8 +7,8 @@ from . import bench_cache, bench_clip_benchmark, bench_overhead
 
 def main() -> None:
     bench_clip_benchmark.main([])
-    for mod in (bench_overhead, bench_cache):
-        mod.main()
+    bench_overhead.main([])
+    bench_cache.main()
 
 
 if __name__ == "__main__":
