@@ -1,0 +1,280 @@
+"""SNARE's repository yes/no protocol for generative models (BLIP-2 wrapper; ``specs/snare.md`` 3.2).
+
+The official wrapper (``snare/models/blip2_load.py``, LAVIS ``blip2_t5``) first asks the model
+``Question: Describe the image. Answer:`` about the item's crop, then, for every caption option,
+``Question: Describe the image. Answer: {description}. Question: {q} Answer:`` with the yes/no
+question q built from the option (:func:`~mmharness.loaders.snare_prompts.blip2_question`, sic).
+s(i, j) = 1 when ``"yes"`` is a substring of the lower-cased answer; the rate of option j is the
+mean of s over items (for the positive: the accuracy; for a distractor: the false-"yes" rate). No
+ranking is done. The subgroup rows (>= 25 items) follow ``evaluate_vllm_scores``.
+
+The second prompt contains the model's own first answer, so the protocol runs in two stages:
+
+1. ``mmh run --model M --tasks snare_describe_vg --log-samples -o out`` generates the descriptions
+   of every VG-Relation and VG-Attribution item (ids ``relation:NNNNN`` / ``attribution:NNNNN``);
+2. ``mmh run --model M --tasks snare_yesno --task-args descriptions=out/samples_M_snare_describe_vg_<...>.jsonl``
+   asks the questions (one request per item and option, ids ``NNNNN:j``).
+
+``descriptions`` also accepts a JSON object ``{"relation:00012": "a zebra on a road", ...}``.
+Its content hash keys the response cache and is recorded. Decoding: greedy with
+``max_new_tokens`` (30, LAVIS' ``max_length`` default); LAVIS used beam search (5 beams), which
+the ``generate`` capability does not express: a documented difference. Metrics: ``accuracy`` and
+``<option>_yes_rate`` with the official substring rule, ``accuracy_word`` with a word-boundary
+yes/no parse (alternative), and the rates of answers containing neither yes nor no.
+The repository's LLaVA wrapper builds every question from the last option (a nested-loop bug);
+that is not reproduced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import ClassVar, Sequence
+
+import numpy as np
+
+from ..loaders.aro import VG_ATTRIBUTION_FILE, VG_RELATION_FILE
+from ..loaders.snare import image_ref, load_vg
+from ..loaders.snare_prompts import DESCRIBE_PROMPT, blip2_followup, blip2_question
+from ..metrics.bootstrap import bootstrap_samples, percentile_interval
+from ..registry import register_group, register_task
+from ..requests import Capability, GenerateRequest, GenerationParams, Message, Response, TextResponse
+from ..task import DataConfig, MetricSpec, MetricValue, Sample, ScoreContext, Task, TaskData, TaskError, TaskResult
+from .snare import (
+    SNARE_PROTOCOL,
+    SnareAttributeOwnership,
+    SnareNegationLogic,
+    SnareRelationshipComposition,
+    SnareSpatialRelationship,
+    _SnareMatchTask,
+)
+
+DESCRIBE_SOURCES = {"relation": VG_RELATION_FILE, "attribution": VG_ATTRIBUTION_FILE}
+_WORD = re.compile(r"\b(yes|no)\b")
+YESNO_PROTOCOL = SNARE_PROTOCOL + "; BLIP-2 yes/no wrapper snare/models/blip2_load.py"
+
+
+def _params(max_new_tokens: int) -> GenerationParams:
+    if max_new_tokens < 1:
+        raise TaskError("option max_new_tokens must be >= 1")
+    return GenerationParams(max_new_tokens=int(max_new_tokens))
+
+
+@register_task("snare_describe_vg")
+class SnareDescribeVG(Task):
+    """Stage 1 of the yes/no protocol: the model's description of every VG item's crop."""
+
+    version: ClassVar[str] = "1"
+    protocol: ClassVar[str] = YESNO_PROTOCOL
+    description: ClassVar[str] = "SNARE yes/no protocol, stage 1: 'Question: Describe the image. Answer:' per VG crop."
+    uses: ClassVar[tuple[Capability, ...]] = (Capability.GENERATE,)
+    primary_metric: ClassVar[str] = "empty_rate"
+    metric_specs = (MetricSpec("empty_rate", False, chance=None, official=False,
+                               description="Fraction of empty descriptions (a wiring check; stage 1 has no score)."),)
+
+    def __init__(self, max_new_tokens: int = 30):
+        self.params = _params(max_new_tokens)
+
+    def config(self) -> dict:
+        """The prompt and decoding options."""
+        return {"prompt": DESCRIBE_PROMPT, "generation": self.params.as_dict()}
+
+    def load(self, data: DataConfig) -> TaskData:
+        """One sample per item of both VG files (ids ``relation:NNNNN`` and ``attribution:NNNNN``)."""
+        samples, h = [], hashlib.sha256()
+        for prefix, filename in DESCRIBE_SOURCES.items():
+            ann, items = load_vg(data, self.name, filename)
+            h.update(ann.read_bytes())
+            samples += [Sample(id=f"{prefix}:{it.index:05d}", gold=it.true_caption,
+                               meta={"image": it.image_file, "bbox": list(it.bbox)}) for it in items]
+        return TaskData(samples, h.hexdigest()[:20], "sample" if data.sample else f"official:{data.root}",
+                        "sample" if data.sample else "full")
+
+    def request(self, sample: Sample) -> GenerateRequest:
+        """``user: [image crop, DESCRIBE_PROMPT]``; the oracle answers with the true caption."""
+        img = image_ref(sample.meta["image"], sample.meta["bbox"])
+        return GenerateRequest(messages=[Message("user", [img, DESCRIBE_PROMPT])], params=self.params,
+                               reference=sample.gold)
+
+    def score(self, samples, responses, ctx) -> TaskResult:
+        """Counts empty descriptions; the descriptions themselves are in the per-sample log."""
+        empty = [not isinstance(r, TextResponse) or not r.text.strip() for r in responses]
+        return TaskResult({"empty_rate": MetricValue(float(np.mean(empty)))},
+                          per_sample=[{"description": r.text} for r in responses],
+                          notes=["Stage 1 of the SNARE yes/no protocol: pass this run's --log-samples file to the "
+                                 "snare_*_yesno tasks as descriptions=<file>."])
+
+
+def read_descriptions(path: str) -> dict[str, str]:
+    """``{sample id: description}`` from a describe run's samples JSONL or a JSON object."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise TaskError(f"descriptions file {p}: {e}") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        obj = None
+    if isinstance(obj, dict) and not ("id" in obj and "response" in obj):  # a mapping, not a 1-line log
+        if not all(isinstance(v, str) for v in obj.values()):
+            raise TaskError(f"descriptions file {p}: a JSON object must map sample ids to description strings")
+        return obj
+    out = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            resp = row.get("response") or {}
+            if resp.get("text") is None:
+                continue  # skipped sample: no description
+            out[str(row["id"])] = str(resp["text"])
+        except (json.JSONDecodeError, KeyError, AttributeError, TypeError):
+            raise TaskError(f"descriptions file {p}, line {n}: not a samples-log row with 'id' and "
+                            f"'response': {{'text': ...}}") from None
+    return out
+
+
+class _SnareYesNo(Task):
+    """Stage 2: one yes/no question per (item, option), after the model's own description."""
+
+    version: ClassVar[str] = "1"
+    protocol: ClassVar[str] = YESNO_PROTOCOL
+    uses: ClassVar[tuple[Capability, ...]] = (Capability.GENERATE,)
+    primary_metric: ClassVar[str] = "accuracy"
+    matching: ClassVar[type[_SnareMatchTask]]
+    prefix: ClassVar[str] = ""
+
+    def __init__(self, descriptions: str | None = None, max_new_tokens: int = 30, min_subgroup: int = 25):
+        self.descriptions = descriptions
+        self.params = _params(max_new_tokens)
+        self.min_subgroup = int(min_subgroup)
+        self._sha: str | None = None
+        self._matching = self.matching(min_subgroup=min_subgroup)
+
+    @classmethod
+    def specs(cls) -> tuple[MetricSpec, ...]:
+        """accuracy, accuracy_word, one yes-rate per option, unparsed rates."""
+        out = [MetricSpec("accuracy", True, chance=0.5, description="Rate of 'yes' (substring, official) on the "
+                                                                    "correct option."),
+               MetricSpec("accuracy_word", True, chance=0.5, official=False,
+                          description="Rate of a word-boundary 'yes' (first of yes/no) on the correct option."),
+               MetricSpec("unparsed_rate", False, chance=None,
+                          description="Fraction of answers with neither 'yes' nor 'no' as substrings (scored 0)."),
+               MetricSpec("unparsed_rate_word", False, chance=None, official=False,
+                          description="Fraction of answers with neither word yes nor word no.")]
+        for j, key in enumerate(cls.matching.option_keys):
+            out.append(MetricSpec(f"{key}_yes_rate", j == 0 and cls.matching is not SnareSpatialRelationship,
+                                  chance=0.5, description=f"Rate of 'yes' (substring) to the question built from "
+                                                          f"option {j} ({key})."))
+        return tuple(out)
+
+    def config(self) -> dict:
+        """Descriptions file (and hash), decoding, subgroup cut-off."""
+        return {"official_task": self.matching.official_name, "descriptions": self.descriptions,
+                "descriptions_sha256": self._sha, "generation": self.params.as_dict(),
+                "min_subgroup": self.min_subgroup, "describe_prompt": DESCRIBE_PROMPT}
+
+    def cache_config(self) -> dict:
+        """The descriptions are part of every prompt."""
+        return {"descriptions_sha256": self._sha, "generation": self.params.as_dict()}
+
+    def load(self, data: DataConfig) -> TaskData:
+        """Cases of the matching task; one sample per (item, option) with its full second prompt."""
+        if not self.descriptions:
+            raise TaskError(
+                f"task {self.name!r} needs the model's own image descriptions (stage 1 of the official BLIP-2 "
+                f"protocol): run `mmh run --model <M> --tasks snare_describe_vg --log-samples -o <dir>` "
+                f"(with the same data and model), then pass --task-args descriptions=<dir>/samples_<M>_"
+                f"snare_describe_vg_<...>.jsonl")
+        desc = read_descriptions(self.descriptions)
+        self._sha = hashlib.sha256(Path(self.descriptions).read_bytes()).hexdigest()[:20]
+        ann, cases, _ = self._matching.build_cases(data)
+        missing = [c.id for c in cases if f"{self.prefix}:{c.id}" not in desc]
+        if missing:
+            raise TaskError(f"descriptions file {self.descriptions} has no description for {len(missing)} item(s) of "
+                            f"{ann.name} (first: {self.prefix}:{missing[0]}); it must come from snare_describe_vg on "
+                            f"the same data")
+        samples = []
+        for c in cases:
+            d = desc[f"{self.prefix}:{c.id}"]
+            for j, opt in enumerate(c.options):
+                q = blip2_question(opt)
+                samples.append(Sample(id=f"{c.id}:{j}", gold=int(j == c.gold), meta={
+                    "item": c.id, "option": j, "n_options": len(c.options), "group": c.group, "item_gold": c.gold,
+                    "image": c.image_file, "bbox": list(c.bbox), "question": q, "prompt": blip2_followup(d, q)}))
+        fp = hashlib.sha256(ann.read_bytes() + self._sha.encode()).hexdigest()[:20]
+        return TaskData(samples, fp, "sample" if data.sample else f"official:{ann}", "sample" if data.sample else "full")
+
+    def request(self, sample: Sample) -> GenerateRequest:
+        """``user: [image crop, second prompt]``; the oracle answers yes for the correct option."""
+        img = image_ref(sample.meta["image"], sample.meta["bbox"])
+        return GenerateRequest(messages=[Message("user", [img, sample.meta["prompt"]])], params=self.params,
+                               reference="yes" if sample.gold else "no")
+
+    def score(self, samples: Sequence[Sample], responses: Sequence[Response | None], ctx: ScoreContext) -> TaskResult:
+        """Per-option yes rates over items with an answer for every option; subgroup rows >= min_subgroup."""
+        by_item: dict[str, dict] = {}
+        for s, r in zip(samples, responses):
+            if not isinstance(r, TextResponse):
+                raise TaskError(f"task {self.name!r}, sample {s.id}: expected a text response, got {type(r).__name__}")
+            it = by_item.setdefault(s.meta["item"], {"n": s.meta["n_options"], "gold": s.meta["item_gold"],
+                                                     "group": s.meta["group"], "ans": {}})
+            it["ans"][s.meta["option"]] = r.text.lower()
+        items = [v for v in by_item.values() if len(v["ans"]) == v["n"]]
+        if not items:
+            raise TaskError(f"task {self.name!r}: no item has an answer for every option")
+        n_opt = items[0]["n"]
+        sub = np.array([[("yes" in it["ans"][j]) for j in range(n_opt)] for it in items], dtype=np.float64)
+        unp = np.array([[("yes" not in it["ans"][j] and "no" not in it["ans"][j]) for j in range(n_opt)]
+                        for it in items], dtype=np.float64)
+        words = [[_WORD.search(it["ans"][j]) for j in range(n_opt)] for it in items]
+        word = np.array([[m is not None and m.group(1) == "yes" for m in row] for row in words], dtype=np.float64)
+        wunp = np.array([[m is None for m in row] for row in words], dtype=np.float64)
+        gold = np.array([it["gold"] for it in items])
+        rows = np.arange(len(items))
+        named = {"accuracy": sub[rows, gold], "accuracy_word": word[rows, gold],
+                 "unparsed_rate": unp.mean(axis=1), "unparsed_rate_word": wunp.mean(axis=1)}
+        keys = self.matching.option_keys
+        for j, key in enumerate(keys):
+            named[f"{key}_yes_rate"] = sub[:, j]
+        ind = np.stack(list(named.values()), axis=1)
+        cis = [None] * ind.shape[1]
+        if ctx.bootstrap_resamples > 0:
+            dist = bootstrap_samples(lambda idx: ind[idx].mean(axis=1), len(items), resamples=ctx.bootstrap_resamples,
+                                     seed=ctx.seed)
+            cis = [percentile_interval(dist[:, j], ctx.ci_level) for j in range(ind.shape[1])]
+        metrics = {n: MetricValue(float(ind[:, j].mean()), ci=cis[j], ci_level=ctx.ci_level if cis[j] else None)
+                   for j, n in enumerate(named)}
+        official, groups = [], np.array([it["group"] for it in items])
+        names = self.matching.official_names
+        for g in np.unique(groups):
+            mask = groups == g
+            if mask.sum() < self.min_subgroup:
+                continue
+            official.append({"Attributes": str(g), "Count": int(mask.sum()),
+                             **{names[j]: float(sub[mask, j].mean()) for j in range(n_opt)}})
+        official += [{"Attributes": names[j], names[j]: float(sub[:, j].mean())} for j in range(n_opt)]
+        notes = [f"{len(by_item) - len(items)} item(s) without an answer for every option were left out."] \
+            if len(items) < len(by_item) else []
+        return TaskResult(metrics, per_sample=[{"yes": "yes" in r.text.lower()} for r in responses],
+                          tables={"official_records": official, "counts": {"n_items": len(items)}}, notes=notes)
+
+
+def _register(name: str, matching: type[_SnareMatchTask], prefix: str) -> None:
+    doc = f"SNARE {matching.official_name}, repository BLIP-2 yes/no protocol (stage 2; needs descriptions=...)."
+    cls = type(name, (_SnareYesNo,), {"__doc__": doc, "description": doc, "matching": matching, "prefix": prefix,
+                                      "__module__": __name__})
+    cls.metric_specs = cls.specs()
+    register_task(name)(cls)
+
+
+_register("snare_negation_logic_yesno", SnareNegationLogic, "attribution")
+_register("snare_attribute_ownership_yesno", SnareAttributeOwnership, "attribution")
+_register("snare_relationship_composition_yesno", SnareRelationshipComposition, "relation")
+_register("snare_spatial_relationship_yesno", SnareSpatialRelationship, "relation")
+register_group("snare_yesno", ("snare_negation_logic_yesno", "snare_attribute_ownership_yesno",
+                               "snare_relationship_composition_yesno", "snare_spatial_relationship_yesno"))
