@@ -10,6 +10,7 @@ MMH         := $(VENV)/bin/mmh
 STAMP       := $(VENV)/.mmh-installed
 OFFLINE     := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 DEMO_OUT    ?= demo-results
+DEMO_TASKS  ?= cifar_b,snare
 PYTEST_ARGS ?= -n 2
 
 .PHONY: install demo test bench clean
@@ -23,14 +24,17 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 demo: $(STAMP)
 	@rm -rf $(DEMO_OUT)
-	$(OFFLINE) $(MMH) run --model oracle --tasks cifar_b --sample --no-cache --no-progress --output $(DEMO_OUT)
-	$(OFFLINE) $(MMH) run --model random --model-args seed=0 --tasks cifar_b --sample --no-cache --no-progress --output $(DEMO_OUT)
-	$(OFFLINE) $(MMH) run --model open_clip --model-args model=examples/tiny_clip.json,pretrained=none --tasks cifar_b --sample --no-cache --no-progress --output $(DEMO_OUT)
+	$(OFFLINE) $(MMH) run --model oracle --tasks $(DEMO_TASKS) --sample --no-cache --no-progress --log-samples --output $(DEMO_OUT)
+	$(OFFLINE) $(MMH) run --model random --model-args seed=0 --tasks $(DEMO_TASKS) --sample --no-cache --no-progress --log-samples --output $(DEMO_OUT)
+	$(OFFLINE) $(MMH) run --model open_clip --model-args model=examples/tiny_clip.json,pretrained=none --tasks $(DEMO_TASKS) --sample --no-cache --no-progress --log-samples --output $(DEMO_OUT)
 	@echo
 	@echo "== leaderboard (bundled sample data: not comparable to published numbers) =="
-	@$(MMH) results table $(DEMO_OUT)
+	@$(MMH) leaderboard build $(DEMO_OUT) -o $(DEMO_OUT)/leaderboard.json --format html --format md --include-samples --quiet
+	@$(MMH) leaderboard show $(DEMO_OUT)/leaderboard.json
+	@echo "(also: $(DEMO_OUT)/leaderboard.html, $(DEMO_OUT)/leaderboard.md)"
 
 test: $(STAMP)
+	-./tools/ensure_chromium.sh
 	$(OFFLINE) $(PY) -m pytest $(PYTEST_ARGS)
 
 BENCH_STAMP := $(VENV)/.mmh-bench-installed

@@ -1,0 +1,458 @@
+"""Build the canonical leaderboard (models x tasks) from results files.
+
+One row per *model entry* = adapter + model fingerprint (weights and arguments) + precision + data
+kind (sample or full) + sample limit; one column per task. Each cell holds the task's primary
+metric (or the one chosen with ``metrics``), its normalised score and rank, every metric of the
+run, and the provenance of the number. The rules (normalisation, ranks, averages, duplicates,
+sample-data and limited runs, unknown tasks) are stated in :data:`RULES` and written into every
+leaderboard.
+
+Nothing is dropped silently: a file that cannot be used, a duplicate, an unknown task, a column
+that mixes data versions... each becomes a *problem* recorded in the leaderboard (and printed by
+the CLI); with ``strict=True`` any problem makes :func:`build_leaderboard` raise instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .normalize import (
+    AVERAGE_RULE,
+    NORMALIZATION_RULE,
+    RANK_RULE,
+    competition_ranks,
+    fractional_ranks,
+    mean_or_none,
+    normalization_reference,
+    normalize,
+)
+from .plots import PlotCell, build_plots
+from .sources import WARNING, Problem, Run, read_sources
+
+log = logging.getLogger(__name__)
+
+LEADERBOARD_KIND = "mmharness.leaderboard"
+LEADERBOARD_SCHEMA_VERSION = "1.0"
+
+RULES = {
+    "normalization": NORMALIZATION_RULE,
+    "rank": RANK_RULE,
+    "average": AVERAGE_RULE,
+    "rows": "One row per adapter + model fingerprint + precision + data kind (sample/full) + sample limit.",
+    "task_set": "The averages run over the task set: the tasks named with --tasks (groups expanded), by default "
+                "every task with at least one ranked result (every task when nothing is ranked). Other "
+                "columns are shown but not averaged.",
+    "duplicates": "Several results for the same row and task: the newest (results 'created' time; equal "
+                  "times: the later path in sort order) is used, the others are listed under 'superseded' "
+                  "and reported as a warning; with --strict this is an error.",
+    "sample_data": "Runs on the bundled sample data (config.data == 'sample') are shown, flagged 'sample', "
+                   "and left out of all rankings unless --include-samples is given. Runs limited to the first "
+                   "N samples (--limit) are likewise flagged 'limit=N' and unranked unless --include-limited.",
+    "unknown_tasks": "A task not registered in this mmharness version is kept as a column, scored with the "
+                     "metric metadata recorded in its results files, marked registered=false and reported "
+                     "as a warning; with --strict it is an error.",
+    "invalid_files": "A path or file that cannot be used (unreadable, not JSON or truncated, not a results "
+                     "file, another results-schema version, schema violation) is listed under 'problems' "
+                     "as an error and contributes nothing; with --strict the build fails.",
+    "comparability": "A column whose ranked cells differ in task version or data fingerprint, or lack the "
+                     "ranking metric, is reported as a warning (with --strict: an error).",
+}
+
+
+class LeaderboardError(ValueError):
+    """The leaderboard cannot be built or read as asked (message says what and how to fix)."""
+
+
+@dataclass
+class BuildOptions:
+    """Options of :func:`build_leaderboard`.
+
+    ``tasks``: task or group names forming the task set of the averages (default: every task with
+    a ranked cell); ``metrics``: task -> metric to rank on instead of the declared primary metric;
+    ``include_samples`` / ``include_limited``: rank sample-data / ``--limit`` runs too;
+    ``strict``: any problem is an error; ``includes``: modules or files registering plugin tasks.
+    """
+
+    tasks: Sequence[str] | None = None
+    metrics: dict[str, str] = field(default_factory=dict)
+    include_samples: bool = False
+    include_limited: bool = False
+    strict: bool = False
+    includes: Sequence[str] = ()
+
+    def as_dict(self) -> dict:
+        """The options as recorded in the leaderboard's ``settings``."""
+        return {"tasks": list(self.tasks) if self.tasks else None, "metrics": dict(self.metrics),
+                "include_samples": self.include_samples, "include_limited": self.include_limited,
+                "strict": self.strict, "includes": list(self.includes)}
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def row_key(doc: dict) -> tuple:
+    """Identity of a leaderboard row: adapter, fingerprint, precision, data kind, limit."""
+    m, c = doc["model"], doc["config"]
+    return (m["adapter"], m["fingerprint"], c["precision"], c["data"], c["limit"])
+
+
+def row_id(key: tuple) -> str:
+    """Stable string id of a row key."""
+    adapter, fp, precision, data, limit = key
+    return f"{adapter}:{fp}:{precision}:{data}" + (f":limit={limit}" if limit else "")
+
+
+def model_label(doc: dict) -> str:
+    """``adapter`` or ``adapter(k=v,...)`` from a results document."""
+    m = doc["model"]
+    args = ",".join(f"{k}={v}" for k, v in m["args"].items())
+    return f"{m['adapter']}({args})" if args else m["adapter"]
+
+
+def row_flags(key: tuple) -> list[str]:
+    """Flags shown beside a model: ``sample``, ``limit=N``, a non-default precision."""
+    _, _, precision, data, limit = key
+    flags = []
+    if data == "sample":
+        flags.append("sample")
+    if limit:
+        flags.append(f"limit={limit}")
+    if precision != "fp32":
+        flags.append(precision)
+    return flags
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _registered_tasks(includes: Sequence[str]) -> dict[str, str]:
+    """Registered task name -> version (plugins from ``includes`` first)."""
+    from ..registry import TASKS, include
+
+    for inc in includes:
+        include(inc)
+    out = {}
+    for n in TASKS.names():
+        try:
+            out[n] = str(TASKS.get(n).version)
+        except Exception:  # noqa: BLE001 - a broken plugin must not hide the leaderboard
+            out[n] = "?"
+    return out
+
+
+def _expand_task_set(names: Sequence[str], columns: list[str]) -> list[str]:
+    from ..registry import TASK_GROUPS, did_you_mean
+
+    out: list[str] = []
+    for item in (n.strip() for n in names):
+        if not item:
+            continue
+        for n in TASK_GROUPS.get(item, (item,)) if item not in columns else (item,):
+            if n not in columns:
+                raise LeaderboardError(
+                    f"--tasks: task {n!r} is in no results file given.{did_you_mean(n, columns)} "
+                    f"Tasks in the results: {', '.join(columns) or '(none)'}")
+            if n not in out:
+                out.append(n)
+    if not out:
+        raise LeaderboardError("--tasks: no task given")
+    return out
+
+
+def _provenance(run: Run, task: str) -> dict:
+    doc, t = run.doc, run.doc["tasks"][task]
+    git = doc["harness"]["git"]
+    log_name = t.get("samples_log")
+    return {
+        "results_file": run.path, "sha256": run.sha256, "run_id": doc["run_id"], "created": doc["created"],
+        "harness_version": doc["harness"]["version"], "harness_commit": git["commit"] if git else None,
+        "harness_dirty": git["dirty"] if git else None,
+        "adapter_version": doc["model"]["adapter_version"],
+        "task_version": t["version"], "protocol": t["protocol"], "task_config": t["config"],
+        "data_kind": t["data"]["kind"], "data_source": t["data"]["source"],
+        "data_fingerprint": t["data"]["fingerprint"],
+        "n_samples": t["n_samples"], "n_scored": t["n_scored"], "n_skipped": t["n_skipped"],
+        "seed": doc["config"]["seed"], "precision": doc["config"]["precision"], "limit": doc["config"]["limit"],
+        "samples_log": str(Path(run.path).parent / log_name) if log_name else None,
+    }
+
+
+def _metrics_of(t: dict) -> dict:
+    out = {}
+    for name, v in t["metrics"].items():
+        d = {"value": v.get("value")}
+        if v.get("ci") is not None:
+            d["ci"] = list(v["ci"])
+        if v.get("stderr") is not None:
+            d["stderr"] = v["stderr"]
+        out[name] = d
+    return out
+
+
+def _same_meta(a: dict, b: dict) -> bool:
+    keys = ("higher_is_better", "range", "chance")
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None = None) -> dict:
+    """Read the results files under ``paths`` and return the leaderboard document (validated
+    against the shipped leaderboard schema). Raises :class:`LeaderboardError` when nothing usable
+    was found, when ``--tasks``/``metrics`` name something absent, or (``strict``) on any problem."""
+    from .. import __version__
+    from ..results import git_info
+    from .io import validate_leaderboard
+
+    opts = options or BuildOptions()
+    runs, problems = read_sources(paths)
+    registered = _registered_tasks(opts.includes)
+
+    # ---- cells: (row, task) -> runs, newest first
+    groups: dict[tuple, dict[str, list[Run]]] = {}
+    for r in runs:
+        k = row_key(r.doc)
+        for task in r.doc["tasks"]:
+            groups.setdefault(k, {}).setdefault(task, []).append(r)
+    for k, per in groups.items():
+        for task, lst in per.items():
+            lst.sort(key=lambda r: (r.created, r.path), reverse=True)
+            if len(lst) > 1:
+                same_run = len({r.doc["run_id"] for r in lst}) < len(lst)
+                others = ", ".join(f"{r.path} ({r.doc['created']})" for r in lst[1:])
+                problems.append(Problem(
+                    WARNING, "duplicate",
+                    f"{len(lst)} results for model {row_id(k)} on task {task!r}"
+                    f"{' (the same run copied into several files)' if same_run else ''}: using the newest, "
+                    f"{lst[0].path} ({lst[0].doc['created']}); superseded: {others}. Remove the ones you do "
+                    f"not want, or keep them apart in separate builds.", lst[0].path, task, row_id(k)))
+
+    columns_seen = sorted({t for per in groups.values() for t in per})
+    if not runs:
+        detail = "; ".join(p.message for p in problems) or "no path given"
+        raise LeaderboardError(f"no usable results file: {detail}")
+
+    unknown_metric = sorted(set(opts.metrics) - set(columns_seen))
+    if unknown_metric:
+        raise LeaderboardError(f"--metric names task(s) {unknown_metric} that no results file has; "
+                               f"tasks in the results: {', '.join(columns_seen)}")
+
+    # ---- rows
+    rows = []
+    for k, per in groups.items():
+        newest = max((lst[0] for lst in per.values()), key=lambda r: (r.created, r.path))
+        _, _, _, data, limit = k
+        reasons = []
+        if data == "sample" and not opts.include_samples:
+            reasons.append("bundled sample data (not comparable to published numbers; --include-samples ranks it)")
+        if limit and not opts.include_limited:
+            reasons.append(f"limited to the first {limit} samples per task (--include-limited ranks it)")
+        m = newest.doc["model"]
+        rows.append({"key": k, "per": per, "id": row_id(k), "label": model_label(newest.doc),
+                     "adapter": m["adapter"], "args": dict(m["args"]), "fingerprint": m["fingerprint"],
+                     "precision": k[2], "data": data, "limit": limit, "flags": row_flags(k),
+                     "ranked": not reasons, "excluded_reason": "; ".join(reasons) or None})
+    labels = [r["label"] + str(r["flags"]) for r in rows]
+    for r, lab in zip(rows, labels):
+        if labels.count(lab) > 1:
+            r["label"] += f" #{r['fingerprint'][:8]}"
+
+    # ---- columns and task set
+    ranked_tasks = sorted({t for r in rows if r["ranked"] for t in r["per"]})
+    if opts.tasks:
+        task_set = _expand_task_set(opts.tasks, columns_seen)
+    else:
+        task_set = ranked_tasks or columns_seen
+    columns = task_set + [t for t in columns_seen if t not in task_set]
+
+    # ---- per task: metric, metadata, normalisation, checks
+    tasks_doc: dict[str, dict] = {}
+    for t in columns:
+        cells = [(r, r["per"][t][0]) for r in rows if t in r["per"]]
+        newest = max((run for _, run in cells), key=lambda x: (x.created, x.path))
+        nt = newest.doc["tasks"][t]
+        metric = opts.metrics.get(t) or nt["primary_metric"]
+        declared = sorted({run.doc["tasks"][t]["primary_metric"] for _, run in cells})
+        by_age = sorted((run for _, run in cells), key=lambda x: (x.created, x.path), reverse=True)
+        meta_run = next((run for run in by_age if metric in run.doc["tasks"][t]["metric_metadata"]), None)
+        if meta_run is None:
+            raise LeaderboardError(f"task {t!r}: no results file has metric {metric!r}; metrics there: "
+                                   f"{', '.join(sorted(nt['metrics']))}")
+        meta = dict(meta_run.doc["tasks"][t]["metric_metadata"][metric])
+        ref = normalization_reference(meta)
+        is_registered = t in registered
+        if not is_registered:
+            problems.append(Problem(WARNING, "unknown_task",
+                                    f"task {t!r} is not registered in this mmharness version (a plugin task, or "
+                                    f"from another version): kept as a column, ranked on {metric!r} with the "
+                                    f"metric metadata recorded in its results files. Pass --include to load the "
+                                    f"plugin that defines it.", newest.path, t))
+        if len(declared) > 1 and t not in opts.metrics:
+            problems.append(Problem(WARNING, "mixed_primary",
+                                    f"task {t!r}: results declare different primary metrics {declared}; ranking "
+                                    f"on {metric!r} (declared by the newest, {newest.path}). Choose with "
+                                    f"--metric {t}=NAME.", newest.path, t))
+        ranked_cells = [(r, run) for r, run in cells if r["ranked"]]
+        for what, key in (("task versions", lambda x: x.doc["tasks"][t]["version"]),
+                          ("data fingerprints", lambda x: x.doc["tasks"][t]["data"]["fingerprint"])):
+            vals = sorted({key(run) for _, run in ranked_cells})
+            if len(vals) > 1:
+                problems.append(Problem(WARNING, "mixed_data" if "data" in what else "mixed_version",
+                                        f"task {t!r}: ranked cells differ in {what} {vals}; their numbers may "
+                                        f"not be comparable (see each cell's provenance).", None, t))
+        if is_registered and registered[t] not in ("?",) and nt["version"] != registered[t]:
+            problems.append(Problem(WARNING, "task_version",
+                                    f"task {t!r}: newest results use task version {nt['version']!r}, this "
+                                    f"mmharness has version {registered[t]!r}; re-run to get current numbers.",
+                                    newest.path, t))
+        for r, run in cells:
+            other = run.doc["tasks"][t]["metric_metadata"].get(metric)
+            if other is not None and not _same_meta(other, meta):
+                problems.append(Problem(WARNING, "inconsistent_metadata",
+                                        f"task {t!r}, metric {metric!r}: {run.path} declares different metadata "
+                                        f"(direction/range/chance) from {meta_run.path}, whose metadata is used "
+                                        f"for every cell.", run.path, t, r["id"]))
+        tasks_doc[t] = {
+            "registered": is_registered, "registered_version": registered.get(t),
+            "in_task_set": t in task_set, "metric": metric, "declared_primary_metrics": declared,
+            "metric_metadata": meta, "normalization": ref,
+            "description": nt.get("description", ""), "protocol": nt["protocol"],
+            "versions": sorted({run.doc["tasks"][t]["version"] for _, run in cells}),
+            "data_fingerprints": sorted({run.doc["tasks"][t]["data"]["fingerprint"] for _, run in cells}),
+            "n_models": len(cells), "n_ranked": 0, "plots": [],
+        }
+
+    # ---- cells
+    for r in rows:
+        r["cells"] = {}
+        for t in columns:
+            meta = tasks_doc[t]
+            lst = r["per"].get(t)
+            if not lst:
+                r["cells"][t] = {"status": "missing", "value": None, "normalized": None, "rank": None}
+                continue
+            run = lst[0]
+            td = run.doc["tasks"][t]
+            mv = td["metrics"].get(meta["metric"])
+            status = "ok"
+            if mv is None:
+                status = "missing_metric"
+                problems.append(Problem(WARNING, "missing_metric",
+                                        f"model {r['id']}, task {t!r}: {run.path} has no metric "
+                                        f"{meta['metric']!r} (metrics: {', '.join(sorted(td['metrics']))}); the "
+                                        f"cell is shown as missing.", run.path, t, r["id"]))
+            elif mv.get("value") is None:
+                status = "no_value"
+            value = mv.get("value") if mv else None
+            cell = {"status": status, "value": value, "normalized": normalize(value, meta["normalization"]),
+                    "rank": None, "metrics": _metrics_of(td), "provenance": _provenance(run, t),
+                    "superseded": [{"results_file": o.path, "run_id": o.doc["run_id"], "created": o.doc["created"],
+                                    "value": o.doc["tasks"][t]["metrics"].get(meta["metric"], {}).get("value")}
+                                   for o in lst[1:]]}
+            if mv and mv.get("ci") is not None:
+                cell["ci"] = list(mv["ci"])
+            r["cells"][t] = cell
+
+    # ---- per-task ranks among ranked rows
+    for t in columns:
+        hib = tasks_doc[t]["metric_metadata"]["higher_is_better"]
+        pts = [(r, r["cells"][t]["value"]) for r in rows if r["ranked"] and r["cells"][t]["value"] is not None]
+        for (r, _), rk in zip(pts, fractional_ranks([v for _, v in pts], hib)):
+            r["cells"][t]["rank"] = rk
+        tasks_doc[t]["n_ranked"] = len(pts)
+
+    # ---- averages and overall rank
+    score_tasks = [t for t in task_set if tasks_doc[t]["normalization"]["method"] != "none"]
+    for r in rows:
+        norm = [r["cells"][t]["normalized"] for t in score_tasks]
+        ranks = [r["cells"][t]["rank"] for t in task_set]
+        vals = [r["cells"][t]["value"] for t in task_set]
+        r["average_score"] = mean_or_none(norm)
+        r["average_score_n"] = sum(v is not None for v in norm)
+        r["average_rank"] = mean_or_none(ranks) if r["ranked"] else None
+        r["average_rank_n"] = sum(v is not None for v in ranks) if r["ranked"] else 0
+        r["n_tasks"] = sum(v is not None for v in vals)
+        r["complete"] = r["n_tasks"] == len(task_set) and r["average_score_n"] == len(score_tasks)
+        r["missing"] = [t for t in task_set if r["cells"][t]["value"] is None]
+    by_score = bool(score_tasks)
+    eligible = [r for r in rows if r["ranked"] and r["complete"]]
+    keys = [(-r["average_score"]) if by_score else r["average_rank"] for r in eligible]
+    for r in rows:
+        r["overall_rank"] = None
+    for r, rk in zip(eligible, competition_ranks(keys)):
+        r["overall_rank"] = rk
+
+    def order(r):
+        s = r["average_score"]
+        return (r["overall_rank"] is None, not r["ranked"], r["overall_rank"] or 0,
+                -(s if s is not None else float("-inf")),
+                r["average_rank"] if r["average_rank"] is not None else float("inf"), r["label"])
+
+    rows.sort(key=order)
+
+    # ---- plots
+    pcells = [PlotCell(t, r["id"], r["label"] + (f" [{', '.join(r['flags'])}]" if r["flags"] else ""),
+                       run.doc["tasks"][t].get("tables") or {},
+                       {m: v.get("value") for m, v in run.doc["tasks"][t]["metrics"].items()})
+              for r in rows for t in columns for run in r["per"].get(t, [])[:1]]
+    plots, failures = build_plots(pcells)
+    for msg in failures:
+        problems.append(Problem(WARNING, "plot_failed", msg))
+    for p in plots:
+        for t in p["tasks"]:
+            if t in tasks_doc:
+                tasks_doc[t]["plots"].append(p["id"])
+
+    if opts.strict and problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise LeaderboardError(f"--strict: {len(problems)} problem(s) with the inputs:\n{lines}")
+
+    models = []
+    for r in rows:
+        models.append({
+            "id": r["id"], "label": r["label"], "adapter": r["adapter"], "args": r["args"],
+            "fingerprint": r["fingerprint"], "precision": r["precision"], "data": r["data"], "limit": r["limit"],
+            "flags": r["flags"], "ranked": r["ranked"], "excluded_reason": r["excluded_reason"],
+            "overall_rank": r["overall_rank"], "average_score": r["average_score"],
+            "average_score_n": r["average_score_n"], "average_rank": r["average_rank"],
+            "average_rank_n": r["average_rank_n"], "n_tasks": r["n_tasks"], "complete": r["complete"],
+            "missing": r["missing"], "cells": r["cells"],
+        })
+    doc = {
+        "schema_version": LEADERBOARD_SCHEMA_VERSION,
+        "kind": LEADERBOARD_KIND,
+        "created": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "harness": {"version": __version__, "git": git_info()},
+        "settings": opts.as_dict(),
+        "rules": dict(RULES),
+        "task_set": task_set,
+        "score_task_set": score_tasks,
+        "columns": columns,
+        "tasks": tasks_doc,
+        "models": models,
+        "plots": plots,
+        "sources": _sources(runs, rows),
+        "problems": [p.as_dict() for p in problems],
+    }
+    from ..results import clean_json
+
+    doc = clean_json(doc)
+    validate_leaderboard(doc)
+    return doc
+
+
+def _sources(runs: list[Run], rows: list[dict]) -> list[dict]:
+    used = {(r["id"], t): lst[0].path for r in rows for t, lst in r["per"].items()}
+    out = []
+    for run in sorted(runs, key=lambda x: x.path):
+        rid = row_id(row_key(run.doc))
+        uses = [t for t in run.doc["tasks"] if used.get((rid, t)) == run.path]
+        out.append({"path": run.path, "sha256": run.sha256, "run_id": run.doc["run_id"],
+                    "created": run.doc["created"], "model": rid, "tasks": sorted(run.doc["tasks"]),
+                    "used_for": sorted(uses)})
+    return out
