@@ -36,17 +36,23 @@ def results_schema() -> dict:
     return json.loads(resources.files("mmharness").joinpath("schemas/results.schema.json").read_text())
 
 
-def validate_results(doc: dict, where: str = "results") -> None:
-    """Raise :class:`ResultsError` naming the first schema violation of ``doc``."""
+def validate_against(schema: dict, doc: dict, where: str, error: type[Exception]) -> None:
+    """Raise ``error`` naming ``where`` and the first violation of ``schema`` by ``doc``
+    (field path and message, plus how many more there are)."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(results_schema())
+    validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
         path = "/".join(str(p) for p in e.absolute_path) or "(top level)"
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ResultsError(f"{where}: field {path}: {e.message}{more}")
+        raise error(f"{where}: field {path}: {e.message}{more}")
+
+
+def validate_results(doc: dict, where: str = "results") -> None:
+    """Raise :class:`ResultsError` naming the first schema violation of ``doc``."""
+    validate_against(results_schema(), doc, where, ResultsError)
 
 
 def load_results(path: str | Path) -> dict:

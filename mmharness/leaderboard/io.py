@@ -18,15 +18,9 @@ def leaderboard_schema() -> dict:
 
 def validate_leaderboard(doc: dict, where: str = "leaderboard") -> None:
     """Raise :class:`LeaderboardError` naming the first schema violation of ``doc``."""
-    import jsonschema
+    from ..results import validate_against
 
-    validator = jsonschema.Draft202012Validator(leaderboard_schema())
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
-    if errors:
-        e = errors[0]
-        path = "/".join(str(p) for p in e.absolute_path) or "(top level)"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise LeaderboardError(f"{where}: field {path}: {e.message}{more}")
+    validate_against(leaderboard_schema(), doc, where, LeaderboardError)
 
 
 def write_leaderboard(doc: dict, path: str | Path) -> Path:
