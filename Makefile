@@ -34,7 +34,7 @@ demo: $(STAMP)
 	@echo "(also: $(DEMO_OUT)/leaderboard.html, $(DEMO_OUT)/leaderboard.md)"
 
 test: $(STAMP)
-	-./tools/ensure_chromium.sh
+	-./tools/ensure_system_packages.sh
 	$(OFFLINE) $(PY) -m pytest $(PYTEST_ARGS)
 
 BENCH_STAMP := $(VENV)/.mmh-bench-installed

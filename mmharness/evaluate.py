@@ -27,7 +27,8 @@ from .executors import resolve
 from .registry import ADAPTERS, TASKS, did_you_mean, expand_task_names, include
 from . import distributed
 from .requests import decode, encode, response_to_json
-from .results import atomic_write_text, clean_json, environment_info, git_info, write_jsonl, write_results
+from .results import atomic_write_text, environment_info, git_info, write_jsonl, write_results
+from .results import clean_json as _json_safe
 from .runner import ON_ERROR, CachedResponses, RunOptions, TaskRun, run_task
 from .task import DataConfig, ScoreContext, Task, TaskError
 
@@ -178,7 +179,9 @@ def evaluate(
                 continue  # rank 0 scores and writes
             keep = run.kept_indices()
             scored = t.score([samples[i] for i in keep], run.select(keep),
-                             ScoreContext(seed=seed, bootstrap_resamples=bootstrap, ci_level=ci_level))
+                             ScoreContext(seed=seed, bootstrap_resamples=bootstrap, ci_level=ci_level,
+                                          missing_ids=tuple(samples[i].id for i in
+                                                            sorted(set(range(len(samples))) - set(keep)))))
             total_computed += run.n_computed
             total_model += run.model_seconds
             doc = _task_doc(t, d, executors[t.name].path, samples, run, keep, scored)
@@ -187,7 +190,7 @@ def evaluate(
                 for name, content in scored.artifacts.items():
                     stem, suffix = Path(name).stem, Path(name).suffix or ".json"
                     p = out_dir / f"{stem}_{adapter.name}_{t.name}_{stamp:%Y%m%dT%H%M%S}_{run_id[:6]}{suffix}"
-                    atomic_write_text(p, json.dumps(clean_json(content), separators=(",", ":")) + "\n")
+                    atomic_write_text(p, json.dumps(_json_safe(content), separators=(",", ":")) + "\n")
                     doc["artifacts"][name] = p.name
             if log_samples and out_dir is not None:
                 p = out_dir / f"samples_{adapter.name}_{t.name}_{stamp:%Y%m%dT%H%M%S}_{run_id[:6]}.jsonl"

@@ -244,6 +244,9 @@ class RequestDataset:
             text_parts = [getattr(req, "text", None) or ""]
             if hasattr(req, "texts"):
                 text_parts += list(req.texts)
+            if hasattr(req, "messages"):  # generate: the roles and text parts are part of the input
+                text_parts += [f"{m.role}:{p if isinstance(p, str) else '<media>'}"
+                               for m in req.messages for p in m.parts]
             hashes.append(hash_bytes("\x1f".join(text_parts).encode()))
             return _Item(idx, _strip_media(req), inputs, hash_bytes(*(h.encode() for h in hashes)))
         except MediaDecodeError as e:

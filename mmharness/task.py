@@ -102,6 +102,9 @@ class ScoreContext:
     seed: int = 0
     bootstrap_resamples: int = 1000
     ci_level: float = 0.95
+    #: ids of the samples that were asked but got no response (skipped with --on-error skip);
+    #: they are not among the scored samples, but a task may count them (e.g. as failures)
+    missing_ids: tuple[str, ...] = ()
 
 
 @dataclass

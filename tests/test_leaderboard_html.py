@@ -3,7 +3,7 @@
 The page must load with no JavaScript error and no console message, show every model, draw the
 per-task plots, and sort from a ``#sort=`` link. A screenshot is saved to
 ``test-output/leaderboard.png``. Without Chromium these tests FAIL (install it with
-``tools/ensure_chromium.sh``); they are never skipped.
+``tools/ensure_system_packages.sh``); they are never skipped.
 """
 
 import os
@@ -34,7 +34,7 @@ def chromium() -> str:
         if c and Path(c).is_file():
             return c
     pytest.fail("headless Chromium is required for the leaderboard HTML test but was not found "
-                "(looked for $CHROMIUM, chromium, /usr/bin/chromium). Install it with `tools/ensure_chromium.sh` "
+                "(looked for $CHROMIUM, chromium, /usr/bin/chromium). Install it with `tools/ensure_system_packages.sh` "
                 "(Debian package `chromium`, needs root) or set CHROMIUM=/path/to/chromium.")
 
 

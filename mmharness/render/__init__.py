@@ -1,0 +1,1 @@
+"""Renderers that turn text into images (PixelWorld's "perceive everything as pixels" inputs)."""

@@ -1,0 +1,425 @@
+"""MMRA: multi-granularity, multi-image relational association (two images, one question).
+
+Protocol (``specs/mmra.md``; Wu et al., *MMRA*, arXiv:2407.17379 / Findings of EACL 2026; official
+demo ``evaluate/evaluate_demo.py`` at commit ``82dc33b``):
+
+* data: ``m-a-p/MMRA`` (1,024 rows, 11 subtasks at the entity and image levels; see
+  :mod:`mmharness.loaders.mmra`);
+* prompt: the official templates **verbatim** (:func:`build_prompt`: the runs of spaces come from
+  backslash continuations in the official literals; the 3-option template still says "four");
+  both images come **before** the text (``[image1, image2, prompt]``), as the demo sends them to
+  chat models;
+* decoding: greedy, ``max_new_tokens=16`` (the demo's Idefics2/Mantis setting; task option);
+* parsing: the official frequency rules with the latest-first-occurrence tie rule
+  (:mod:`mmharness.metrics.mmra`); unparseable = wrong; ``Chooice QA`` is treated as ``Choice QA``;
+* metrics: per-subtask accuracy; **Overall = sample-weighted (micro) accuracy** (reproduces the
+  paper's Overall column); level (entity / image) micro accuracies; the macro mean over subtasks
+  (``macro_subtask``, not the paper's Overall); the non-official ``first_letter`` parse beside it.
+
+Failures: a sample with no response (undecodable image with ``--on-error skip``) counts as wrong
+by default and is reported as ``n_failed``; ``drop_failed=true`` drops such items from the
+denominators like the official demo drops failed API calls.
+
+``mmra_qo`` is the question-only setting (text LLMs, leakage check): the same template without
+images. The official QO prompt is not published; this reuse is **unverified**.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import logging
+import re
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from ..loaders.mmra import EXPECTED_ROWS, MMRAImages, find_mmra, open_mmra
+from ..metrics.bootstrap import bootstrap_samples, percentile_interval
+from ..metrics.mmra import (
+    CHOICE_QA,
+    YES_NO_QA,
+    is_correct,
+    normalize_qa_type,
+    parse_first,
+    parse_official,
+)
+from ..registry import register_group, register_task
+from ..requests import Capability, GenerateRequest, GenerationParams, ImageArray, Message, TextResponse
+from ..task import (
+    DataConfig,
+    MetricSpec,
+    MetricValue,
+    Sample,
+    ScoreContext,
+    Task,
+    TaskData,
+    TaskError,
+    TaskResult,
+)
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "samples" / "mmra"
+
+# --------------------------------------------------------------------------- prompts (verbatim)
+
+_SP20, _SP21 = " " * 20, " " * 21
+PROMPT_4 = ("You will be giving one question, two images,  and four answers, one of them is correct. "
+            "Please choose one of the four answers." + _SP20 + "please only answer the question with "
+            "A, B, C or D." + _SP20 + "questions: {question}" + _SP21 + "answer:  A: {A}  B: {B}  C: {C}  "
+            "D: {D}" + _SP20 + "Your answer is ")
+PROMPT_3 = ("You will be giving one question, two images,  and four answers, one of them is correct. "
+            "Please choose one of the four answers." + _SP20 + "please only answer the question with "
+            "A, B, C." + _SP20 + "questions: {question}" + _SP21 + "answer:  A: {A}  B: {B}  C: {C}"
+            + _SP20 + "Your answer is ")
+PROMPT_YES_NO = ("You will be giving one question and two images. Please answer the question using "
+                 "\"Yes\" or \"No\"." + " " * 19 + "Please only answer the question with Yes or No."
+                 + " " * 18 + "questions: {question}" + " " * 19 + "Your answer is ")
+
+
+def parse_options(options: Any, where: str) -> dict[str, str] | None:
+    """The ``options`` cell (a Python dict literal, ``ast.literal_eval`` as the demo does) -> dict."""
+    if options is None:
+        return None
+    if isinstance(options, dict):
+        return {str(k): str(v) for k, v in options.items()}
+    try:
+        val = ast.literal_eval(str(options))
+    except (ValueError, SyntaxError) as e:
+        raise TaskError(f"MMRA {where}: options {str(options)[:80]!r} is not a Python dict literal: {e}") from None
+    if not isinstance(val, dict):
+        raise TaskError(f"MMRA {where}: options is a {type(val).__name__}, expected a dict of A..D")
+    return {str(k): str(v) for k, v in val.items()}
+
+
+def build_prompt(qa_type: str, question: str, options: dict[str, str] | None, where: str = "row") -> str:
+    """The official prompt of one item (``gen_prompt`` of the demo), byte for byte."""
+    kind = normalize_qa_type(qa_type)
+    if kind == YES_NO_QA:
+        return PROMPT_YES_NO.format(question=question)
+    if options is None:
+        raise TaskError(f"MMRA {where}: a Choice QA item has no options")
+    keys = list(options.keys())
+    if keys == ["A", "B", "C", "D"]:
+        return PROMPT_4.format(question=question, **options)
+    if keys == ["A", "B", "C"]:
+        return PROMPT_3.format(question=question, **options)
+    raise TaskError(f"MMRA {where}: options have keys {keys}; the official prompts exist for A-D and A-C only")
+
+
+# --------------------------------------------------------------------------- subtasks
+
+#: canonical subtask name -> (abbreviation, level), in the column order of the official table
+SUBTASKS: dict[str, tuple[str, str]] = {
+    "RelativePosition": ("RP", "entity"),
+    "UsageSimilarity": ("US", "entity"),
+    "MentalitySimilarity": ("MS", "entity"),
+    "SimilarMaterial": ("SM", "entity"),
+    "AppearanceSimilarity": ("AS", "entity"),
+    "NearSameEntity": ("NSE", "entity"),
+    "Environment": ("Env", "image"),
+    "Layout": ("LO", "image"),
+    "SimilarEvent": ("SimE", "image"),
+    "SubEvent": ("SubE", "image"),
+    "ObservationAngle": ("OA", "image"),
+}
+TABLE_COLUMNS = ("Overall",) + tuple(a for a, _ in SUBTASKS.values())
+LEVELS = ("entity", "image")
+
+
+def _canon(name: str) -> str:
+    key = re.sub(r"[^a-z0-9]", "", name.lower())
+    return key[:-1] if key.endswith("s") else key
+
+
+_CANON = {_canon(k): k for k in SUBTASKS}
+
+
+def subtask_info(task_string: str) -> tuple[str, str]:
+    """(abbreviation, level) of a ``Task`` string as found in the data (``Environment`` and
+    ``Environments`` both map to Env); unknown strings keep their name and level ``unknown``."""
+    canon = _CANON.get(_canon(task_string))
+    if canon is None:
+        return task_string, "unknown"
+    return SUBTASKS[canon]
+
+
+def _acc_spec(name: str, desc: str, official: bool = True, chance: float | None = None) -> MetricSpec:
+    return MetricSpec(name, higher_is_better=True, range=(0.0, 1.0), chance=chance, official=official,
+                      unit="fraction", description=desc)
+
+
+BASE_SPECS: tuple[MetricSpec, ...] = (
+    _acc_spec("overall", "Official Overall: sample-weighted (micro) accuracy over all items, with the "
+                         "official parse (x100 = the paper's Overall column)."),
+    _acc_spec("macro_subtask", "Unweighted mean of the 11 subtask accuracies (NOT the paper's Overall).",
+              official=False),
+    _acc_spec("entity_level", "Micro accuracy over the entity-level subtasks (RP, US, MS, SM, AS, NSE)."),
+    _acc_spec("image_level", "Micro accuracy over the image-level subtasks (Env, LO, SimE, SubE, OA)."),
+    _acc_spec("overall_first_letter", "Non-official alternative parse: the first standalone option "
+                                      "letter (or yes/no) in the response; micro accuracy.", official=False),
+    MetricSpec("unparsed_rate", higher_is_better=False, range=(0.0, 1.0), chance=None, official=False,
+               unit="fraction", description="Fraction of scored responses the official parser "
+                                            "could not map to an answer (scored as wrong)."),
+) + tuple(_acc_spec(f"acc_{abbr}", f"Accuracy on {name} ({level} level), official parse.")
+          for name, (abbr, level) in SUBTASKS.items())
+
+
+class _MMRABase(Task):
+    """Shared implementation of the IQ (images + question) and QO (question only) settings."""
+
+    version: ClassVar[str] = "1"
+    uses: ClassVar[tuple[Capability, ...]] = (Capability.GENERATE,)
+    primary_metric: ClassVar[str] = "overall"
+    metric_specs: ClassVar[tuple[MetricSpec, ...]] = BASE_SPECS
+    with_images: ClassVar[bool] = True
+    setting: ClassVar[str] = "IQ"
+
+    def __init__(self, max_new_tokens: int = 16, drop_failed: bool = False):
+        if max_new_tokens < 1:
+            raise TaskError(f"task {self.name!r}: max_new_tokens must be >= 1, got {max_new_tokens}")
+        self.max_new_tokens = int(max_new_tokens)
+        self.drop_failed = bool(drop_failed)
+        self._table = None
+        self._images = None
+        self._by_id: dict[str, Sample] = {}
+        self._chance: dict[str, float] = {}
+
+    def config(self) -> dict:
+        """Setting, decoding and scoring options (all recorded in results)."""
+        return {"setting": self.setting, "images": self.with_images, "image_order": ["image1", "image2"],
+                "images_before_text": True, "decoding": "greedy", "max_new_tokens": self.max_new_tokens,
+                "parse": "official (frequency, latest-first-occurrence tie)", "drop_failed": self.drop_failed,
+                "prompt": "official templates, verbatim" + ("" if self.with_images else
+                                                            " (QO reuse without images: unverified)")}
+
+    def cache_config(self) -> dict:
+        """Only the prompt-side options change responses."""
+        return {"setting": self.setting, "max_new_tokens": self.max_new_tokens}
+
+    def metric_spec(self, name: str) -> MetricSpec:
+        """Class specs, with chance levels computed from the loaded items (1/options or 1/2)."""
+        base = super().metric_spec(name) if any(m.name == name for m in self.metric_specs) else None
+        if base is None:
+            raise KeyError(name)
+        chance = self._chance.get(name)
+        if chance is None or base.higher_is_better is False:
+            return base
+        return MetricSpec(base.name, base.higher_is_better, base.range, chance, base.official, base.unit,
+                          base.description)
+
+    # ---------------------------------------------------------------- load
+    def load(self, data: DataConfig) -> TaskData:
+        """Read the rows (bundled sample, local parquet / save_to_disk under ``--data-root``, or the
+        hub); build each sample's prompt now so that malformed rows fail before any model work."""
+        if data.sample:
+            table = open_mmra("parquet:" + "|".join(str(p) for p in sorted(SAMPLE_DIR.glob("data/train-*.parquet"))))
+        else:
+            table = find_mmra(data.root, data.source)
+        n = len(table)
+        if not data.sample and n != EXPECTED_ROWS:
+            logging.getLogger("mmharness").warning("%s: %d rows at %s, not the %d of the release",
+                                                   self.name, n, table.location, EXPECTED_ROWS)
+        tasks, qa_types = table.column("Task"), table.column("QA_type")
+        questions, options, answers = table.column("question"), table.column("options"), table.column("answer")
+        samples = []
+        chance_items: list[tuple[str, str, float]] = []
+        for i in range(n):
+            where = table.describe(i)
+            for col, val in (("Task", tasks[i]), ("QA_type", qa_types[i]), ("question", questions[i]),
+                             ("answer", answers[i])):
+                if val is None or (isinstance(val, str) and not val.strip()):
+                    raise TaskError(f"MMRA {where}: column {col!r} is empty")
+            try:
+                kind = normalize_qa_type(qa_types[i])
+            except ValueError as e:
+                raise TaskError(f"MMRA {where}: {e}") from None
+            opts = parse_options(options[i], where)
+            prompt = build_prompt(qa_types[i], questions[i], opts, where)
+            gold = str(answers[i]).strip()
+            if kind == CHOICE_QA and gold.upper() not in (opts or {}):
+                raise TaskError(f"MMRA {where}: answer {gold!r} is not one of the option keys {list(opts or {})}")
+            if kind == YES_NO_QA and gold.lower() not in ("yes", "no"):
+                raise TaskError(f"MMRA {where}: answer {gold!r} of a True or false QA item is not Yes/No")
+            abbr, level = subtask_info(str(tasks[i]))
+            samples.append(Sample(id=f"{i:04d}", gold=gold, meta={
+                "row": i, "task": str(tasks[i]), "abbr": abbr, "level": level, "qa_type": kind,
+                "prompt": prompt, "n_options": len(opts) if kind == CHOICE_QA else 2}))
+            chance_items.append((abbr, level, 1.0 / (len(opts) if kind == CHOICE_QA else 2)))
+        self._table = table
+        self._images = MMRAImages(table)
+        self._by_id = {s.id: s for s in samples}
+        self._chance = _chance_levels(chance_items)
+        text_hash = hashlib.sha256("\x1e".join(s.meta["prompt"] + "\x1f" + s.gold for s in samples).encode())
+        fp = hashlib.sha256(f"{table.fingerprint}:{text_hash.hexdigest()}".encode()).hexdigest()[:20]
+        return TaskData(samples=samples, fingerprint=fp, source="sample" if data.sample else table.location,
+                        kind="sample" if data.sample else "full")
+
+    # ---------------------------------------------------------------- request
+    def request(self, sample: Sample) -> GenerateRequest:
+        """``[image1, image2, prompt]`` (IQ) or ``[prompt]`` (QO) in one user turn; greedy decoding."""
+        if self._images is None:
+            raise TaskError(f"task {self.name!r}: call load() before request()")
+        parts: list[Any] = []
+        if self.with_images:
+            row = sample.meta["row"]
+            parts += [ImageArray(self._images, 2 * row), ImageArray(self._images, 2 * row + 1)]
+        parts.append(sample.meta["prompt"])
+        return GenerateRequest(messages=[Message("user", parts)],
+                               params=GenerationParams(max_new_tokens=self.max_new_tokens),
+                               reference=sample.gold)
+
+    # ---------------------------------------------------------------- score
+    def score(self, samples: Sequence[Sample], responses: Sequence[Any], ctx: ScoreContext) -> TaskResult:
+        """Official parse and accuracy per item; subtask, level, overall (micro) and macro accuracy
+        with percentile-bootstrap CIs; per-item parses for the sample log."""
+        if len(samples) != len(responses):
+            raise TaskError(f"{len(responses)} responses for {len(samples)} samples")
+        rows: list[dict] = []
+        failed_ids: list[str] = []
+        per_sample: list[dict] = []
+        for s, r in zip(samples, responses):
+            if r is None:
+                failed_ids.append(s.id)
+                continue
+            if not isinstance(r, TextResponse):
+                raise TaskError(f"MMRA sample {s.id}: expected a text response, got {type(r).__name__}")
+            parsed = parse_official(s.meta["qa_type"], r.text)
+            first = parse_first(s.meta["qa_type"], r.text)
+            ok, ok_first = is_correct(s.gold, parsed), is_correct(s.gold, first)
+            rows.append({"sample": s, "correct": ok, "correct_first": ok_first, "unparsed": parsed is None})
+            per_sample.append({"id": s.id, "task": s.meta["task"], "qa_type": s.meta["qa_type"], "gold": s.gold,
+                               "response": r.text, "parsed": parsed, "correct": ok,
+                               "parsed_first_letter": first, "correct_first_letter": ok_first})
+        missing = [i for i in getattr(ctx, "missing_ids", ()) if i in self._by_id]
+        failed_ids += [i for i in missing if i not in failed_ids]
+        if not self.drop_failed:
+            for sid in failed_ids:
+                rows.append({"sample": self._by_id.get(sid) or next(s for s in samples if s.id == sid),
+                             "correct": False, "correct_first": False, "unparsed": False, "failed": True})
+        if not rows:
+            raise TaskError(f"task {self.name!r}: nothing to score (all {len(samples)} samples failed)")
+
+        abbrs = [row["sample"].meta["abbr"] for row in rows]
+        order = [a for a, _ in SUBTASKS.values() if a in set(abbrs)] + sorted(set(abbrs) - {a for a, _ in SUBTASKS.values()})
+        sub_idx = np.asarray([order.index(a) for a in abbrs], dtype=np.int64)
+        levels = [row["sample"].meta["level"] for row in rows]
+        correct = np.asarray([row["correct"] for row in rows], dtype=np.float64)
+        correct_first = np.asarray([row["correct_first"] for row in rows], dtype=np.float64)
+        is_entity = np.asarray([lv == "entity" for lv in levels])
+        is_image = np.asarray([lv == "image" for lv in levels])
+        k = len(order)
+
+        def stats(idx: np.ndarray) -> np.ndarray:
+            """Columns: overall, macro, entity, image, first_letter, then one per subtask."""
+            c = correct[idx]
+            sub = sub_idx[idx]
+            r_ = idx.shape[0]
+            offs = (np.arange(r_)[:, None] * k + sub).reshape(-1)
+            hits = np.bincount(offs, weights=c.reshape(-1), minlength=r_ * k).reshape(r_, k)
+            cnts = np.bincount(offs, minlength=r_ * k).reshape(r_, k).astype(np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per = hits / cnts
+                ent = (c * is_entity[idx]).sum(1) / is_entity[idx].sum(1)
+                img = (c * is_image[idx]).sum(1) / is_image[idx].sum(1)
+            macro = np.nanmean(np.where(cnts > 0, per, np.nan), axis=1) if k else np.full(r_, np.nan)
+            return np.column_stack([c.mean(1), macro, ent, img, correct_first[idx].mean(1), per])
+
+        point = stats(np.arange(len(rows))[None, :])[0]
+        names = ["overall", "macro_subtask", "entity_level", "image_level", "overall_first_letter"] + \
+                [f"acc_{a}" for a in order]
+        cis: dict[str, Any] = {}
+        if ctx.bootstrap_resamples > 0:
+            dist = bootstrap_samples(stats, len(rows), resamples=ctx.bootstrap_resamples, seed=ctx.seed)
+            for j, m in enumerate(names):
+                col = dist[:, j]
+                ci = percentile_interval(col, ctx.ci_level)
+                fin = col[np.isfinite(col)]
+                cis[m] = (ci, float(np.std(fin, ddof=1)) if fin.size > 1 else None)
+        known = {m.name for m in self.metric_specs}
+        metrics: dict[str, MetricValue] = {}
+        for j, m in enumerate(names):
+            if m not in known or not np.isfinite(point[j]):
+                continue
+            ci, se = cis.get(m, (None, None))
+            metrics[m] = MetricValue(float(point[j]), ci=ci, ci_level=ctx.ci_level if ci else None, stderr=se)
+        n_scored_resp = sum(1 for row in rows if not row.get("failed"))
+        n_unparsed = sum(1 for row in rows if row["unparsed"])
+        metrics["unparsed_rate"] = MetricValue(n_unparsed / n_scored_resp if n_scored_resp else 0.0)
+
+        per_subtask = []
+        for j, a in enumerate(order):
+            mask = sub_idx == j
+            first = next(row["sample"] for row, m_ in zip(rows, mask) if m_)
+            per_subtask.append({
+                "task": first.meta["task"], "abbr": a, "level": first.meta["level"], "n": int(mask.sum()),
+                "n_correct": int(correct[mask].sum()), "accuracy": float(correct[mask].mean()),
+                "n_unparsed": int(sum(1 for row, m_ in zip(rows, mask) if m_ and row["unparsed"])),
+                "n_failed": int(sum(1 for row, m_ in zip(rows, mask) if m_ and row.get("failed")))})
+        leaderboard = {"setting": self.setting, "Overall": round(100 * float(point[0]), 2)}
+        for a in TABLE_COLUMNS[1:]:
+            leaderboard[a] = next((round(100 * p["accuracy"], 2) for p in per_subtask if p["abbr"] == a), None)
+        unknown = [p["task"] for p in per_subtask if p["level"] == "unknown"]
+        notes = ["Overall = sample-weighted (micro) accuracy, the paper's Overall column; macro_subtask is "
+                 "the unweighted mean of subtask accuracies and is not comparable to it. Values are "
+                 "fractions (x100 for the published table; see tables.leaderboard_row)."]
+        if failed_ids:
+            notes.append(f"{len(failed_ids)} item(s) got no response (first: {failed_ids[:5]}); "
+                         + ("dropped from every denominator (drop_failed=true, as the official demo)."
+                            if self.drop_failed else "scored as wrong (default; drop_failed=true drops them)."))
+        if unknown:
+            notes.append(f"Task value(s) {unknown} are not among the 11 published subtasks; they count in "
+                         "Overall but in neither level.")
+        if not self.with_images:
+            notes.append("QO setting: the official QO prompt is not published; the IQ template is sent "
+                         "without images (unverified).")
+        tables = {
+            "leaderboard_row": leaderboard,
+            "per_subtask": per_subtask,
+            "scoring": {"n_items": len(rows) + (len(failed_ids) if self.drop_failed else 0),
+                        "n_scored": n_scored_resp, "n_failed": len(failed_ids), "n_unparsed": n_unparsed,
+                        "failed_ids": failed_ids[:100], "drop_failed": self.drop_failed,
+                        "chance_overall": self._chance.get("overall")},
+        }
+        return TaskResult(metrics=metrics, per_sample=per_sample, tables=tables, notes=notes)
+
+
+def _chance_levels(items: list[tuple[str, str, float]]) -> dict[str, float]:
+    """Expected accuracy of uniform guessing: per metric, the mean of 1/(number of choices)."""
+    out: dict[str, float] = {}
+    if not items:
+        return out
+    out["overall"] = out["macro_subtask"] = out["overall_first_letter"] = float(np.mean([c for *_, c in items]))
+    for level in LEVELS:
+        vals = [c for _, lv, c in items if lv == level]
+        if vals:
+            out[f"{level}_level"] = float(np.mean(vals))
+    for abbr in {a for a, _, _ in items}:
+        out[f"acc_{abbr}"] = float(np.mean([c for a, _, c in items if a == abbr]))
+    return out
+
+
+@register_task("mmra")
+class MMRA(_MMRABase):
+    """MMRA, IQ setting: two images + the official prompt; official parse; Overall (micro) accuracy."""
+
+    setting = "IQ"
+    with_images = True
+    protocol: ClassVar[str] = ("MMRA (Wu et al., arXiv:2407.17379; demo evaluate_demo.py @82dc33b): "
+                               "official prompts, [image1, image2, text], greedy, frequency parse, "
+                               "Overall = micro accuracy")
+    description: ClassVar[str] = "Two-image relational association (11 subtasks), images + question."
+
+
+@register_task("mmra_qo")
+class MMRAQuestionOnly(_MMRABase):
+    """MMRA, QO setting: the same prompt without images (leakage check for text LLMs; unverified prompt)."""
+
+    setting = "QO"
+    with_images = False
+    protocol: ClassVar[str] = ("MMRA question-only (QO) setting: official IQ template without images "
+                               "(QO prompt unpublished: unverified); official parse; micro accuracy")
+    description: ClassVar[str] = "MMRA question-only setting (no images): a text-leakage check."
+
+
+register_group("mmra_all", ("mmra", "mmra_qo"))

@@ -1,0 +1,569 @@
+"""PixelWorld: the same items as text tokens and as pixels; score both and the gap between them.
+
+Protocol (``specs/pixelworld.md``; Lyu, Ma & Chen, *PixelWorld*, arXiv:2501.19339; code
+``pixel_world/data.py`` at ``ca89a7c``): every item of ``TIGER-Lab/PixelWorld`` is asked twice,
+
+* ``text`` mode: ``Text_Prompt`` (task description, fields, instructions and the answer template)
+  as one text message;
+* ``img`` mode: the item's image(s) followed by ``Img_Prompt`` (normally ``Please answer the
+  question in the image.``), in one user message, image first as the official Qwen2-VL wrapper
+  does. Only ``Images[0]`` is sent, except for Wiki-SS QA and SlidesVQA which send all images.
+  ``pixel_source=render`` renders ``Text_Prompt`` locally instead (:mod:`mmharness.render.text_image`,
+  seeded per item; only for datasets whose pixel input *is* the rendered prompt).
+
+Parsing and metrics are identical across modes (:mod:`mmharness.metrics.pixelworld_scoring`): the
+official per-dataset parsers, sub-task metrics, sub-task score = mean of its metric values,
+dataset score = unweighted mean over sub-tasks. Each task reports ``score_text``, ``score_img``
+and ``delta_img_minus_text`` (with paired-bootstrap CIs where per-item scores exist), the
+unparsed rate per mode, and per-sub-task tables. Items stay paired: sample ids are
+``<ID>|text`` and ``<ID>|img``.
+
+Code execution (MBPP pass@1) happens only with ``allow_code_execution=true``, in the sandbox of
+:mod:`mmharness.sandbox` (subprocess, timeout, memory/CPU/file-size limits, no network, temporary
+directory); without the option the MBPP task refuses to run. TableBench ``Visualization`` (chart
+code scored by execution) is not implemented: its rows are left out by default, with a note.
+
+Decoding: greedy; ``max_new_tokens`` 4096 (text) and 1024 (img), the paper's Qwen2-VL settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from ..loaders.pixelworld import MAX_IMAGES, PixelWorldImages, find_pixelworld, open_pixelworld
+from ..metrics.bootstrap import bootstrap_samples, percentile_interval
+from ..metrics.pixelworld_scoring import (
+    FALLBACKS,
+    PROTOCOLS,
+    DatasetProtocol,
+    MathVerse,
+    ScoredItem,
+    dataset_score,
+    subset_score,
+)
+from ..registry import did_you_mean, register_group, register_task
+from ..render.text_image import PRESETS, RenderedText, RenderError, resolve_font
+from ..requests import Capability, GenerateRequest, GenerationParams, ImageArray, Message, TextResponse
+from ..task import DataConfig, MetricSpec, MetricValue, Sample, ScoreContext, Task, TaskData, TaskError, TaskResult
+
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "samples" / "pixelworld"
+MODES = ("text", "img")
+PIXEL_SOURCES = ("dataset", "render")
+#: datasets whose pixel-mode image is the rendered full prompt (so it can be re-rendered locally)
+RENDERABLE = ("GSM8KDataset", "MMLUProDataset", "ARCDataset", "GLUEDataset", "SuperGLUEDataset", "MBPPDataset")
+#: datasets whose pixel mode sends every image of the row
+MULTI_IMAGE = ("WikiSS_QADataset", "SlidesVQADataset")
+NOT_IMPLEMENTED_SUBSETS = {"TableBenchDataset": {"Visualization": (
+    "TableBench Visualization is scored by executing the model's chart code and comparing bar heights "
+    "(ecr@1, pass@1); that is not implemented in this harness")}}
+
+_BASE_TEMPLATE = "Please only provide your final answer after 'Answer:'.\nPlease use the following template:\nAnswer:[TODO]"
+_COT_TEMPLATE = ("Please first reason step by step, then only provide your final answer after 'Answer:'.\n"
+                 "Please use the following template:\nReasoning:[TODO]\nAnswer:[TODO]")
+_TB_BASE = _BASE_TEMPLATE.replace("'Answer:'", "'Final Answer:'").replace("\nAnswer:[TODO]", "\nFinal Answer:[TODO]")
+_TB_COT = _COT_TEMPLATE.replace("'Answer:'", "'Final Answer:'").replace("\nAnswer:[TODO]", "\nFinal Answer:[TODO]")
+_MULTIRC = re.compile(r"Paragraph: (.*?)\nQuestion: (.*?)\nCandidate Answer: ", re.S)
+
+
+def detect_template(prompt: str) -> str:
+    """Which answer template a ``Text_Prompt`` ends with: ``cot``, ``base`` or ``other``."""
+    if _COT_TEMPLATE in prompt or _TB_COT in prompt:
+        return "cot"
+    if _BASE_TEMPLATE in prompt or _TB_BASE in prompt:
+        return "base"
+    return "other"
+
+
+def _split_list(value: str | None, what: str, allowed: Sequence[str] | None = None) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    items = tuple(v.strip() for v in re.split(r"[+|;]", str(value)) if v.strip())
+    if allowed is not None:
+        for v in items:
+            if v not in allowed:
+                raise TaskError(f"{what}: {v!r} is not one of {list(allowed)}.{did_you_mean(v, list(allowed))}")
+    return items
+
+
+def _stable_int(*parts: Any) -> int:
+    h = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(h[:8], "little")
+
+
+def _specs(name: str, lo: float) -> tuple[MetricSpec, ...]:
+    rng = (lo, 1.0)
+    specs = [
+        MetricSpec("score_text", True, rng, None, True, "fraction",
+                   f"{name} score in text (token) mode: official parser and metrics, mean over sub-tasks."),
+        MetricSpec("score_img", True, rng, None, True, "fraction",
+                   f"{name} score in img (pixel) mode, same parser and metrics (the PEAP score)."),
+        MetricSpec("delta_img_minus_text", True, (lo - 1.0, 1.0 - lo), 0.0, True, "fraction",
+                   "score_img - score_text (negative: the model loses accuracy when reading pixels)."),
+        MetricSpec("unparsed_rate_text", False, (0.0, 1.0), None, False, "fraction",
+                   "Text mode: fraction of outputs the official parser could not map (-1), or free-text "
+                   "outputs without an 'Answer:' marker."),
+        MetricSpec("unparsed_rate_img", False, (0.0, 1.0), None, False, "fraction",
+                   "Img mode: fraction of outputs the official parser could not map (see unparsed_rate_text)."),
+    ]
+    return tuple(specs)
+
+
+_STRICT_SPECS = (
+    MetricSpec("score_strict_text", True, (0.0, 1.0), None, False, "fraction",
+               "Corrected MathVerse accuracy (text): an unparseable output never counts as correct."),
+    MetricSpec("score_strict_img", True, (0.0, 1.0), None, False, "fraction",
+               "Corrected MathVerse accuracy (img): an unparseable output never counts as correct."),
+)
+
+
+class _PixelWorldBase(Task):
+    """One PixelWorld dataset class in text and/or pixel mode (see the module docstring)."""
+
+    version: ClassVar[str] = "1"
+    uses: ClassVar[tuple[Capability, ...]] = (Capability.GENERATE,)
+    primary_metric: ClassVar[str] = "score_img"
+    dataset_cls: ClassVar[str] = ""
+
+    def __init__(self, modes: str = "text+img", pixel_source: str = "dataset", render_preset: str = "random",
+                 render_seed: int = 0, render_font: str | None = None, fallback: str = "none",
+                 fallback_seed: int = 0, subsets: str | None = None, max_new_tokens_text: int = 4096,
+                 max_new_tokens_img: int = 1024):
+        self.protocol_obj: DatasetProtocol = PROTOCOLS[self.dataset_cls]
+        if "semi" in _split_list(modes, "modes"):
+            raise TaskError(f"task {self.name!r}: the 'semi' mode (TableBench: the table as an image rendered with "
+                            f"dataframe_image, the question as text) is not implemented; use modes=text+img")
+        self.modes = _split_list(modes, f"task {self.name!r}: option modes", MODES) or MODES
+        if pixel_source not in PIXEL_SOURCES:
+            raise TaskError(f"task {self.name!r}: pixel_source={pixel_source!r}; expected one of {list(PIXEL_SOURCES)}")
+        if pixel_source == "render" and self.dataset_cls not in RENDERABLE:
+            raise TaskError(f"task {self.name!r}: pixel_source=render is only possible where the pixel input is "
+                            f"the rendered prompt ({', '.join(RENDERABLE)}); {self.dataset_cls} sends other images")
+        if render_preset not in PRESETS:
+            raise TaskError(f"task {self.name!r}: render_preset={render_preset!r}; expected one of {list(PRESETS)}")
+        if fallback not in FALLBACKS:
+            raise TaskError(f"task {self.name!r}: fallback={fallback!r}; expected one of {list(FALLBACKS)}")
+        if max_new_tokens_text < 1 or max_new_tokens_img < 1:
+            raise TaskError(f"task {self.name!r}: max_new_tokens_text/img must be >= 1")
+        self.pixel_source = pixel_source
+        self.render_preset = render_preset
+        self.render_seed = int(render_seed)
+        self.render_font = render_font
+        if pixel_source == "render" and "img" in self.modes:
+            try:
+                self._font_path = resolve_font(render_font)
+            except RenderError as e:
+                raise TaskError(f"task {self.name!r}: {e}") from None
+        self.fallback = fallback
+        self.fallback_seed = int(fallback_seed)
+        self.subsets = _split_list(subsets, f"task {self.name!r}: option subsets", self.protocol_obj.subsets)
+        for s in self.subsets:
+            if s in NOT_IMPLEMENTED_SUBSETS.get(self.dataset_cls, {}):
+                raise TaskError(f"task {self.name!r}: {NOT_IMPLEMENTED_SUBSETS[self.dataset_cls][s]}; "
+                                f"leave {s} out of subsets")
+        self.max_new_tokens = {"text": int(max_new_tokens_text), "img": int(max_new_tokens_img)}
+        self.primary_metric = "score_img" if "img" in self.modes else "score_text"
+        self._table = None
+        self._images = None
+        self._excluded: dict[str, int] = {}
+
+    # ---------------------------------------------------------------- identity
+    def config(self) -> dict:
+        """Everything that changes prompts or scores (recorded in results)."""
+        return {"dataset": self.dataset_cls, "modes": list(self.modes), "pixel_source": self.pixel_source,
+                "render": ({"preset": self.render_preset, "seed": self.render_seed,
+                            "font": getattr(self, "_font_path", self.render_font)}
+                           if self.pixel_source == "render" else None),
+                "fallback": self.fallback, "fallback_seed": self.fallback_seed if self.fallback == "random" else None,
+                "subsets": list(self.subsets) or None, "max_new_tokens": dict(self.max_new_tokens),
+                "decoding": "greedy", "image_position": "before text",
+                "official_template": self.protocol_obj.official_template}
+
+    def cache_config(self) -> dict:
+        """Prompt-side options only (fallback and scoring options do not change responses)."""
+        c = self.config()
+        return {k: c[k] for k in ("dataset", "pixel_source", "render", "max_new_tokens")}
+
+    def metric_spec(self, name: str) -> MetricSpec:
+        """The task's metric specs (GLUE's range includes negative correlations)."""
+        lo = -1.0 if self.dataset_cls == "GLUEDataset" else 0.0
+        for m in _specs(self.protocol_obj.name, lo) + _STRICT_SPECS:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    @property
+    def metric_specs(self) -> tuple[MetricSpec, ...]:  # type: ignore[override]
+        lo = -1.0 if self.dataset_cls == "GLUEDataset" else 0.0
+        extra = _STRICT_SPECS if isinstance(self.protocol_obj, MathVerse) else ()
+        return _specs(self.protocol_obj.name, lo) + extra
+
+    # ---------------------------------------------------------------- load
+    def load(self, data: DataConfig) -> TaskData:
+        """Read this dataset's rows (bundled sample, files under ``--data-root``, or the hub) and make
+        one sample per (row, mode)."""
+        if data.sample:
+            files = sorted(SAMPLE_DIR.glob(f"data/{self.dataset_cls}-*.parquet"))
+            if not files:
+                raise TaskError(f"task {self.name!r}: no bundled sample for {self.dataset_cls}")
+            table = open_pixelworld("parquet:" + "|".join(str(f) for f in files), self.dataset_cls)
+        else:
+            table = find_pixelworld(data.root, self.dataset_cls, data.source)
+        cols = {c: table.column(c) for c in ("ID", "Subset", "Text_Prompt", "Img_Prompt", "Image_Pathes",
+                                              "Answer", "Code")}
+        proto = self.protocol_obj
+        wanted = set(self.subsets) if self.subsets else None
+        not_impl = NOT_IMPLEMENTED_SUBSETS.get(self.dataset_cls, {})
+        samples: list[Sample] = []
+        seen: set[str] = set()
+        excluded: dict[str, int] = {}
+        for i in range(len(table)):
+            where = table.describe(i)
+            subset = cols["Subset"][i]
+            if subset not in proto.subsets:
+                raise TaskError(f"PixelWorld {where}: Subset {subset!r} is not a {proto.name} sub-task "
+                                f"{list(proto.subsets)}")
+            if subset in not_impl or (wanted is not None and subset not in wanted):
+                excluded[subset] = excluded.get(subset, 0) + 1
+                continue
+            for col in ("Text_Prompt", "Answer"):
+                if cols[col][i] is None:
+                    raise TaskError(f"PixelWorld {where}: column {col!r} is empty")
+            try:
+                proto.gold(subset, cols["Answer"][i])
+            except ValueError as e:
+                raise TaskError(f"PixelWorld {where}: {e}") from None
+            item = str(cols["ID"][i]) if cols["ID"][i] not in (None, "") else f"row{i:06d}"
+            if item in seen:
+                item = f"{item}#row{i}"
+            seen.add(item)
+            prompt = cols["Text_Prompt"][i]
+            group = None
+            if self.dataset_cls == "SuperGLUEDataset" and subset == "multirc":
+                m = _MULTIRC.search(prompt)
+                group = hashlib.sha256((m.group(1) + "\x1f" + m.group(2)).encode()).hexdigest()[:16] if m else None
+            meta = {"row": i, "item": item, "subset": subset, "text_prompt": prompt,
+                    "img_prompt": cols["Img_Prompt"][i] or "Please answer the question in the image.",
+                    "template": detect_template(prompt), "group": group, "code": cols["Code"][i]}
+            for mode in self.modes:
+                samples.append(Sample(id=f"{item}|{mode}", gold=cols["Answer"][i], meta={**meta, "mode": mode}))
+        if not samples:
+            raise TaskError(f"task {self.name!r}: no rows left at {table.location} after selecting subsets "
+                            f"{list(self.subsets) or 'all'} (excluded: {excluded})")
+        self._table = table
+        self._images = PixelWorldImages(table)
+        self._excluded = excluded
+        h = hashlib.sha256(table.fingerprint.encode())
+        for s in samples:
+            h.update(f"{s.id}\x1f{s.meta['text_prompt']}\x1f{s.gold}\x1e".encode())
+        return TaskData(samples=samples, fingerprint=h.hexdigest()[:20],
+                        source="sample" if data.sample else table.location,
+                        kind="sample" if data.sample else "full")
+
+    # ---------------------------------------------------------------- request
+    def request(self, sample: Sample) -> GenerateRequest:
+        """Text mode: ``[Text_Prompt]``; img mode: ``[image(s)..., Img_Prompt]``. Greedy decoding.
+        ``reference`` is a response the official parser maps to the gold answer (for ``oracle``)."""
+        if self._images is None:
+            raise TaskError(f"task {self.name!r}: call load() before request()")
+        m = sample.meta
+        mode = m["mode"]
+        if mode == "text":
+            parts: list[Any] = [m["text_prompt"]]
+        elif self.pixel_source == "render":
+            parts = [RenderedText(m["text_prompt"], seed=_stable_int(self.render_seed, m["item"]),
+                                  preset=self.render_preset, font=self.render_font,
+                                  name=f"PixelWorld {self.dataset_cls} item {m['item']}"),
+                     m["img_prompt"]]
+        else:
+            n = self._n_images(m["row"])
+            parts = [ImageArray(self._images, m["row"] * MAX_IMAGES + k) for k in range(n)] + [m["img_prompt"]]
+        ref = self.protocol_obj.reference_response(m["subset"], sample.gold, {"code": m.get("code")})
+        return GenerateRequest(messages=[Message("user", parts)],
+                               params=GenerationParams(max_new_tokens=self.max_new_tokens[mode]), reference=ref)
+
+    def _n_images(self, row: int) -> int:
+        if self.dataset_cls not in MULTI_IMAGE:
+            return 1
+        cells = self._table.cell(row, "Images") or []
+        return max(1, min(len(cells), MAX_IMAGES))
+
+    # ---------------------------------------------------------------- score
+    def execution_results(self, items: list[ScoredItem], parsed: list[Any]) -> list[dict] | None:
+        """Hook for datasets whose metric executes code (MBPP); None elsewhere."""
+        return None
+
+    def score(self, samples: Sequence[Sample], responses: Sequence[Any], ctx: ScoreContext) -> TaskResult:
+        """Parse, score per sub-task and mode, aggregate, compare modes (see the module docstring)."""
+        if len(samples) != len(responses):
+            raise TaskError(f"{len(responses)} responses for {len(samples)} samples")
+        proto = self.protocol_obj
+        by_mode: dict[str, list[tuple[Sample, ScoredItem, Any, bool]]] = {m: [] for m in self.modes}
+        for s, r in zip(samples, responses):
+            if r is None:
+                continue
+            if not isinstance(r, TextResponse):
+                raise TaskError(f"PixelWorld sample {s.id}: expected a text response, got {type(r).__name__}")
+            item = ScoredItem(subset=s.meta["subset"], output=r.text, answer=s.gold, group=s.meta.get("group"))
+            parsed = proto.parse(item.subset, r.text)
+            by_mode[s.meta["mode"]].append((s, item, parsed, proto.unparsed(item.subset, r.text, parsed)))
+        if not any(by_mode.values()):
+            raise TaskError(f"task {self.name!r}: no response to score")
+
+        exec_info: dict[str, dict] = {}
+        per_item_scores: dict[str, dict[str, float]] = {m: {} for m in self.modes}
+        strict_scores: dict[str, dict[str, float]] = {m: {} for m in self.modes}
+        per_sample_extra: dict[str, dict] = {}
+        metrics: dict[str, MetricValue] = {}
+        tables_subsets: list[dict] = []
+        scores: dict[str, float] = {}
+        undefined: list[str] = []
+        subset_order = [s for s in proto.subsets]
+        for mode, rows in by_mode.items():
+            if not rows:
+                continue
+            items = [it for _, it, _, _ in rows]
+            parsed = [p for _, _, p, _ in rows]
+            ex = self.execution_results(items, parsed)
+            if ex is not None:
+                for it, e in zip(items, ex):
+                    it.passed = e["passed"]
+                for (s, *_), e in zip(rows, ex):
+                    per_sample_extra[s.id] = {"exec_status": e["status"], "exec_detail": e["detail"]}
+                statuses: dict[str, int] = {}
+                for e in ex:
+                    statuses[e["status"]] = statuses.get(e["status"], 0) + 1
+                exec_info[mode] = statuses
+            sub_scores: dict[str, float] = {}
+            for sub in subset_order:
+                idx = [k for k, it in enumerate(items) if it.subset == sub]
+                if not idx:
+                    continue
+                s_items = [items[k] for k in idx]
+                s_parsed = [parsed[k] for k in idx]
+                rng = random.Random(_stable_int(self.fallback_seed, mode, sub)) if self.fallback == "random" else None
+                mvals = proto.subset_metrics(sub, s_items, s_parsed, fallback=self.fallback, rng=rng)
+                for name, v in list(mvals.items()):
+                    if not np.isfinite(v):  # e.g. a correlation with constant predictions
+                        mvals[name] = 0.0
+                        undefined.append(f"{mode}/{sub}/{name}")
+                sub_scores[sub] = subset_score(mvals)
+                n_unp = sum(1 for k in idx if rows[k][3])
+                tables_subsets.append({"mode": mode, "subset": sub, "n": len(idx), "metrics": mvals,
+                                       "score": sub_scores[sub], "n_unparsed": n_unp})
+                if proto.decomposable:
+                    for k in idx:
+                        sid = rows[k][0].meta["item"]
+                        per_item_scores[mode][sid] = proto.item_score(items[k], parsed[k])
+                        if isinstance(proto, MathVerse):
+                            strict_scores[mode][sid] = proto.strict_item_score(items[k], parsed[k])
+            scores[mode] = dataset_score(sub_scores)
+            unparsed_rate = sum(1 for *_, u in rows if u) / len(rows)
+            metrics[f"unparsed_rate_{mode}"] = MetricValue(unparsed_rate)
+
+        item_subset = {s.meta["item"]: s.meta["subset"] for rows in by_mode.values() for s, *_ in rows}
+        for mode, value in scores.items():
+            ci = se = None
+            if proto.decomposable and ctx.bootstrap_resamples > 0:
+                ci, se = _bootstrap_mean_of_subsets([per_item_scores[mode]], item_subset, subset_order, ctx, sign=(1,))
+            metrics[f"score_{mode}"] = MetricValue(float(value), ci=ci, ci_level=ctx.ci_level if ci else None, stderr=se)
+            if isinstance(proto, MathVerse):
+                vals = list(strict_scores[mode].values())
+                metrics[f"score_strict_{mode}"] = MetricValue(float(np.mean(vals)))
+        if "text" in scores and "img" in scores:
+            ci = se = None
+            if proto.decomposable and ctx.bootstrap_resamples > 0:
+                paired = sorted(set(per_item_scores["text"]) & set(per_item_scores["img"]))
+                if paired:
+                    ci, se = _bootstrap_mean_of_subsets(
+                        [{k: per_item_scores["img"][k] for k in paired}, {k: per_item_scores["text"][k] for k in paired}],
+                        item_subset, subset_order, ctx, sign=(1, -1))
+            metrics["delta_img_minus_text"] = MetricValue(float(scores["img"] - scores["text"]), ci=ci,
+                                                          ci_level=ctx.ci_level if ci else None, stderr=se)
+        ordered = [f"score_{m}" for m in MODES] + [f"score_strict_{m}" for m in MODES] + \
+            ["delta_img_minus_text"] + [f"unparsed_rate_{m}" for m in MODES]
+        metrics = {k: metrics[k] for k in ordered if k in metrics}
+        per_sample = []
+        for mode, rows in by_mode.items():
+            for s, it, p, unp in rows:
+                row = {"id": s.id, "item": s.meta["item"], "mode": mode, "subset": it.subset,
+                       "response": it.output, "parsed": p if isinstance(p, (int, float)) else str(p),
+                       "unparsed": unp, "template": s.meta["template"]}
+                if proto.decomposable:
+                    row["score"] = per_item_scores[mode].get(s.meta["item"])
+                row.update(per_sample_extra.get(s.id, {}))
+                per_sample.append(row)
+        order = {s.id: k for k, s in enumerate(samples)}
+        per_sample.sort(key=lambda r: order[r["id"]])
+        return TaskResult(metrics=metrics, per_sample=per_sample,
+                          tables=self._tables(scores, tables_subsets, by_mode, exec_info),
+                          notes=self._notes(scores, by_mode) + ([
+                              f"Undefined metric values scored as 0 (e.g. a correlation of constant "
+                              f"predictions; the official scipy call gives NaN): {undefined}"] if undefined else []))
+
+    def _tables(self, scores, tables_subsets, by_mode, exec_info) -> dict:
+        templates: dict[str, int] = {}
+        for rows in by_mode.values():
+            for s, *_ in rows:
+                templates[s.meta["template"]] = templates.get(s.meta["template"], 0) + 1
+        comparison = {"dataset": self.protocol_obj.name,
+                      **{m: round(100 * v, 2) for m, v in scores.items()}}
+        if "text" in scores and "img" in scores:
+            comparison["delta"] = round(100 * (scores["img"] - scores["text"]), 2)
+        out = {"comparison": comparison, "per_subset": tables_subsets,
+               "prompt_templates": templates, "excluded_subsets": dict(self._excluded),
+               "n_per_mode": {m: len(r) for m, r in by_mode.items()}}
+        if exec_info:
+            out["code_execution"] = {"statuses": exec_info, **self._sandbox_info()}
+        return out
+
+    def _sandbox_info(self) -> dict:
+        return {}
+
+    def _notes(self, scores, by_mode) -> list[str]:
+        notes = ["Scores are fractions (x100 for the published tables; see tables.comparison). Sub-task score = "
+                 "mean of its metric values; dataset score = unweighted mean over sub-tasks (official)."]
+        if self.fallback == "none":
+            notes.append("Unparseable answers count as wrong (fallback=none; the official GLUE/MultiRC code "
+                         "draws a random label instead, fallback=random reproduces it with a seed).")
+        if self._excluded:
+            reasons = [NOT_IMPLEMENTED_SUBSETS.get(self.dataset_cls, {}).get(k, "not selected") for k in self._excluded]
+            notes.append(f"Sub-tasks left out: {dict(self._excluded)} ({'; '.join(sorted(set(reasons)))}); the "
+                         f"dataset score is the mean over the remaining sub-tasks only.")
+        if self.protocol_obj.decomposable is False:
+            notes.append("No confidence intervals: the sub-task metrics (MCC, F1, correlations) are not means "
+                         "of per-item scores.")
+        if self.pixel_source == "render":
+            notes.append("Pixel mode uses locally rendered prompts (pixel_source=render), not the released "
+                         "images; numbers are not directly comparable to the paper.")
+        templates = {s.meta["template"] for rows in by_mode.values() for s, *_ in rows}
+        official = self.protocol_obj.official_template
+        if templates and templates != {official} and templates != {"other"}:
+            notes.append(f"Prompt templates found in the data: {sorted(templates)}; the repository's run script "
+                         f"uses '{official}' for this dataset.")
+        return notes
+
+
+def _bootstrap_mean_of_subsets(score_maps: list[dict[str, float]], item_subset: dict[str, str],
+                               subset_order: list[str], ctx: ScoreContext, sign: tuple[int, ...]):
+    """Percentile CI and SE of sum_j sign_j * (mean over sub-tasks of the mean item score of map j),
+    resampling items (the same items for every map: a paired bootstrap)."""
+    keys = sorted(score_maps[0])
+    if len(keys) < 2:
+        return None, None
+    subs = [s for s in subset_order if any(item_subset[k] == s for k in keys)]
+    sub_idx = np.asarray([subs.index(item_subset[k]) for k in keys], dtype=np.int64)
+    vals = np.stack([np.asarray([m[k] for k in keys], dtype=np.float64) for m in score_maps])
+    n_sub = len(subs)
+
+    def stat(idx: np.ndarray) -> np.ndarray:
+        r = idx.shape[0]
+        offs = (np.arange(r)[:, None] * n_sub + sub_idx[idx]).reshape(-1)
+        cnt = np.bincount(offs, minlength=r * n_sub).reshape(r, n_sub).astype(np.float64)
+        total = np.zeros(r)
+        for j, sg in enumerate(sign):
+            sums = np.bincount(offs, weights=vals[j][idx].reshape(-1), minlength=r * n_sub).reshape(r, n_sub)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                total = total + sg * np.nanmean(np.where(cnt > 0, sums / cnt, np.nan), axis=1)
+        return total
+
+    dist = bootstrap_samples(stat, len(keys), resamples=ctx.bootstrap_resamples, seed=ctx.seed)
+    ci = percentile_interval(dist, ctx.ci_level)
+    fin = dist[np.isfinite(dist)]
+    return ci, (float(np.std(fin, ddof=1)) if fin.size > 1 else None)
+
+
+# --------------------------------------------------------------------------- MBPP (code execution)
+
+
+class _CodeExecutingTask(_PixelWorldBase):
+    """Adds the explicit, recorded opt-in and the sandbox for datasets scored by running code."""
+
+    def __init__(self, allow_code_execution: bool = False, code_timeout: float = 3.0,
+                 code_memory_mb: int = 1024, code_workers: int = 2, modes: str = "text+img",
+                 pixel_source: str = "dataset", render_preset: str = "random", render_seed: int = 0,
+                 render_font: str | None = None, fallback: str = "none", fallback_seed: int = 0,
+                 subsets: str | None = None, max_new_tokens_text: int = 4096, max_new_tokens_img: int = 1024):
+        if not allow_code_execution:
+            raise TaskError(
+                f"task {self.name!r} scores pass@1 by EXECUTING model-written code. It runs only when you "
+                f"opt in: --task-args allow_code_execution=true (each program then runs in a subprocess "
+                f"with a {code_timeout:g} s timeout, memory/CPU/file-size limits, no network and a temporary "
+                f"directory). Or leave this task out (e.g. --tasks pixelworld_nocode).")
+        if code_timeout <= 0 or code_memory_mb < 64 or code_workers < 1:
+            raise TaskError(f"task {self.name!r}: code_timeout must be > 0, code_memory_mb >= 64, code_workers >= 1")
+        super().__init__(modes=modes, pixel_source=pixel_source, render_preset=render_preset,
+                         render_seed=render_seed, render_font=render_font, fallback=fallback,
+                         fallback_seed=fallback_seed, subsets=subsets, max_new_tokens_text=max_new_tokens_text,
+                         max_new_tokens_img=max_new_tokens_img)
+        from ..sandbox import SandboxLimits
+
+        self.allow_code_execution = True
+        self.limits = SandboxLimits(timeout_s=float(code_timeout), memory_mb=int(code_memory_mb))
+        self.code_workers = int(code_workers)
+
+    def config(self) -> dict:
+        """Base config plus the code-execution opt-in and sandbox limits."""
+        from ..sandbox import network_isolation
+
+        c = super().config()
+        c["allow_code_execution"] = True
+        c["sandbox"] = {**self.limits.as_dict(), "network": network_isolation(), "workers": self.code_workers}
+        return c
+
+    def _sandbox_info(self) -> dict:
+        from ..sandbox import network_isolation
+
+        return {"limits": self.limits.as_dict(), "network": network_isolation()}
+
+    def execution_results(self, items, parsed):
+        """Run every parsed completion + its test asserts in the sandbox; pass = no exception."""
+        from ..metrics.pixelworld_scoring import MBPP
+        from ..sandbox import run_many
+
+        programs = [MBPP.program(p, it.answer) for it, p in zip(items, parsed)]
+        results = run_many(programs, self.limits, workers=self.code_workers)
+        return [{"passed": r.passed, "status": r.status, "detail": r.detail} for r in results]
+
+
+# --------------------------------------------------------------------------- registrations
+
+
+def _make(name: str, cls_name: str, title: str, base=_PixelWorldBase):
+    proto = PROTOCOLS[cls_name]
+    attrs = {
+        "dataset_cls": cls_name,
+        "protocol": (f"PixelWorld {proto.name} (Lyu, Ma & Chen, arXiv:2501.19339; data.py @ca89a7c): text vs "
+                     f"pixel input, official parser and metrics, mean over sub-tasks"),
+        "description": f"PixelWorld {title}: text input vs pixel input.",
+        "__doc__": f"PixelWorld {proto.name} ({cls_name}): {title}; sub-tasks {', '.join(proto.subsets)}.",
+        "__module__": __name__,
+    }
+    cls = type(f"PixelWorld{re.sub(r'[^A-Za-z0-9]', '', proto.name)}", (base,), attrs)
+    return register_task(name)(cls)
+
+
+PixelWorldGSM8K = _make("pixelworld_gsm8k", "GSM8KDataset", "grade-school math (exact match)")
+PixelWorldMMLUPro = _make("pixelworld_mmlu_pro", "MMLUProDataset", "MMLU-Pro (accuracy, mean of 14 categories)")
+PixelWorldARC = _make("pixelworld_arc", "ARCDataset", "ARC Easy + Challenge (accuracy)")
+PixelWorldGLUE = _make("pixelworld_glue", "GLUEDataset", "GLUE (9 sub-tasks)")
+PixelWorldSuperGLUE = _make("pixelworld_superglue", "SuperGLUEDataset", "SuperGLUE (8 sub-tasks)")
+PixelWorldMBPP = _make("pixelworld_mbpp", "MBPPDataset", "MBPP pass@1 (executes code; opt-in)", _CodeExecutingTask)
+PixelWorldTableBench = _make("pixelworld_tablebench", "TableBenchDataset", "TableBench (ROUGE-L)")
+PixelWorldMathVerse = _make("pixelworld_mathverse", "MathverseDataset", "MathVerse (accuracy)")
+PixelWorldSlidesVQA = _make("pixelworld_slidesvqa", "SlidesVQADataset", "SlidesVQA (ROUGE-L, multi-image)")
+PixelWorldWikiSS = _make("pixelworld_wikiss_qa", "WikiSS_QADataset", "Wiki-SS QA (ROUGE-L)")
+
+_ALL = ("pixelworld_glue", "pixelworld_superglue", "pixelworld_arc", "pixelworld_gsm8k", "pixelworld_mbpp",
+        "pixelworld_mmlu_pro", "pixelworld_tablebench", "pixelworld_mathverse", "pixelworld_slidesvqa",
+        "pixelworld_wikiss_qa")
+register_group("pixelworld", _ALL)
+register_group("pixelworld_nocode", tuple(t for t in _ALL if t != "pixelworld_mbpp"))
+register_group("pixelworld_text", ("pixelworld_glue", "pixelworld_superglue", "pixelworld_arc", "pixelworld_gsm8k",
+                                   "pixelworld_mbpp", "pixelworld_mmlu_pro"))

@@ -1,0 +1,56 @@
+"""The code sandbox: correct code passes; code that loops, forks, fills the disk, opens a socket or
+exhausts memory is contained and fails; nothing is left behind."""
+
+import glob
+import os
+import tempfile
+
+import pytest
+
+from mmharness.sandbox import SandboxLimits, network_isolation, run_many, run_python
+
+FAST = SandboxLimits(timeout_s=1.0, memory_mb=512, file_size_mb=4, grace_s=3.0)
+
+
+def test_correct_code_passes_and_failing_asserts_fail():
+    ok = run_python("def add(a, b):\n    return a + b\nassert add(2, 3) == 5\nprint('noise')", FAST)
+    assert ok.passed and ok.status == "passed"
+    bad = run_python("def add(a, b):\n    return a - b\nassert add(2, 3) == 5", FAST)
+    assert not bad.passed and bad.status == "failed" and "AssertionError" in bad.detail
+    syntax = run_python("def (:", FAST)
+    assert syntax.status == "failed" and "SyntaxError" in syntax.detail
+
+
+@pytest.mark.parametrize("program,status,needle", [
+    ("while True:\n    pass", "timeout", "timed out"),
+    ("import time\ntime.sleep(60)", "timeout", "timed out"),
+    ("import os\nos.fork()", "failed", "TypeError"),
+    ("import subprocess\nsubprocess.run(['true'])", "failed", ""),
+    ("import posix\nposix.fork()", "failed", ""),
+    ("f = open('big.bin', 'wb')\nwhile True:\n    f.write(b'0' * (1 << 20))", "failed", "File too large"),
+    ("x = bytearray(3 * 1024 ** 3)", "failed", "MemoryError"),
+    ("import socket\ns = socket.socket()\ns.connect(('1.1.1.1', 53))", "failed", "OSError"),
+    ("import _socket\ns = _socket.socket()\ns.settimeout(1)\ns.connect(('1.1.1.1', 53))", "failed", ""),
+    ("import os\nos.kill(1, 9)", "failed", "TypeError"),
+    ("import sys\nsys.exit(0)", "failed", "SystemExit"),
+])
+def test_hostile_programs_are_contained_and_fail(program, status, needle):
+    r = run_python(program, FAST)
+    assert not r.passed
+    assert r.status == status, r
+    assert needle in r.detail
+
+
+def test_network_isolation_is_reported():
+    assert network_isolation() in ("userns+netns", "netns", "socket-guard")
+
+
+def test_run_many_keeps_order_and_cleans_up():
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "mmh-sandbox-*")))
+    progs = ["assert 1 == 1", "assert 1 == 2", "open('x.txt', 'w').write('hi')\nassert open('x.txt').read() == 'hi'"]
+    res = run_many(progs, FAST, workers=2)
+    assert [r.status for r in res] == ["passed", "failed", "passed"]
+    after = set(glob.glob(os.path.join(tempfile.gettempdir(), "mmh-sandbox-*")))
+    assert after <= before  # every temporary directory was removed
+    with pytest.raises(ValueError):
+        run_many(progs, FAST, workers=0)
