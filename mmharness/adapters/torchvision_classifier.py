@@ -90,13 +90,59 @@ def load_state_dict_file(path: str) -> dict:
     return obj
 
 
+def resolve_model_name(model: str | None, name: str | None, adapter: str) -> str:
+    """The builder name from ``model`` or its alias ``name`` (exactly one, or both equal)."""
+    if model and name and model != name:
+        raise AdapterError(f"adapter {adapter!r}: model={model!r} and name={name!r} disagree; give one of them")
+    arch = model or name
+    if not arch:
+        raise AdapterError(f"adapter {adapter!r} needs argument model=<builder name> (alias name=)")
+    return arch
+
+
+def load_weights_into(net, path: str, arch: str, drop_prefixes: tuple[str, ...] = ()) -> None:
+    """Load a state_dict file (see :func:`load_state_dict_file`) into ``net`` strictly.
+
+    Keys starting with ``drop_prefixes`` that the model lacks (training-only heads such as
+    ``aux_classifier.``) are dropped. Any other mismatch raises :class:`AdapterError` listing
+    shape mismatches, missing and unexpected keys (with a ``num_classes`` hint for a resized head).
+    """
+    sd = load_state_dict_file(path)
+    own = net.state_dict()
+    if drop_prefixes:
+        sd = {k: v for k, v in sd.items() if k in own or not k.startswith(drop_prefixes)}
+    mismatched = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in sd.items()
+                  if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    if mismatched or missing or unexpected:
+        parts = []
+        if mismatched:
+            parts.append("shape mismatch: " + "; ".join(f"{k} file {a} vs model {b}" for k, a, b in mismatched[:5]))
+        if missing:
+            parts.append(f"missing {len(missing)} key(s) e.g. {', '.join(missing[:3])}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} key(s) e.g. {', '.join(unexpected[:3])}")
+        hint = ""
+        heads = {a[0] for k, a, b in mismatched if len(a) in (1, 2) and a[1:] == b[1:] and a[0] != b[0]}
+        if len(heads) == 1:
+            hint = f" The checkpoint's head has {heads.pop()} outputs: pass num_classes accordingly."
+        raise AdapterError(
+            f"adapter 'torchvision': weights {path} do not fit {arch!r}: {'; '.join(parts)}.{hint}"
+        )
+    net.load_state_dict(sd, strict=True)
+
+
 @register_adapter("torchvision")
 class TorchvisionClassifier(Adapter):
     """A ``torchvision.models`` image classifier answering ``classify`` requests.
 
     Model arguments:
 
-    * ``model``: the builder name (``resnet18``, ``vit_b_16``, ...; ``torchvision.models.list_models``).
+    * ``model`` (alias ``name``): the builder name (``resnet18``, ``vit_b_16``, ...;
+      ``torchvision.models.list_models``). A detection or segmentation builder
+      (``fasterrcnn_resnet50_fpn``, ``deeplabv3_resnet50``, ...) makes ``torchvision`` resolve to the
+      ``torchvision-detection`` / ``torchvision-segmentation`` adapter (see :meth:`resolve_class`).
     * ``weights``: ``none`` (random init after ``torch.manual_seed(0)``: equal arguments give equal
       weights), a local state_dict file (``torch.save`` output read with ``weights_only=True``, or
       ``.safetensors``), or a torchvision weights name (``IMAGENET1K_V1``, ``DEFAULT``,
@@ -113,21 +159,37 @@ class TorchvisionClassifier(Adapter):
     """
 
     version = "1"
-    description = "torchvision image classifiers (random, local state_dict, or torchvision weights)"
+    description = ("torchvision image classifiers (random, local state_dict, or torchvision weights); detection and "
+                   "segmentation builders resolve to torchvision-detection / torchvision-segmentation")
+
+    @classmethod
+    def resolve_class(cls, args: dict[str, Any]) -> type[Adapter]:
+        """``torchvision`` serves three families: a detection builder resolves to
+        :class:`~mmharness.adapters.torchvision_dense.TorchvisionDetector`, a segmentation builder to
+        :class:`~mmharness.adapters.torchvision_dense.TorchvisionSegmenter`, anything else to this class."""
+        arch = args.get("model") or args.get("name")
+        if not isinstance(arch, str) or not arch:
+            return cls
+        from .torchvision_dense import family_class
+
+        return family_class(arch) or cls
 
     def __init__(
         self,
-        model: str,
+        model: str | None = None,
         weights: str = "none",
         num_classes: int | None = None,
         resize: int | None = None,
         crop: int | None = None,
         mean: str = "imagenet",
         std: str = "imagenet",
+        name: str | None = None,
     ):
         super().__init__()
         import torch
         import torchvision
+
+        model = resolve_model_name(model, name, "torchvision")
 
         self.model_args = {"model": model, "weights": weights, "num_classes": num_classes,
                            "resize": resize, "crop": crop, "mean": mean, "std": std}
@@ -135,8 +197,9 @@ class TorchvisionClassifier(Adapter):
         if model not in classifiers:
             other = ""
             if model in torchvision.models.list_models():
-                other = (f" {model!r} is a torchvision model but not an image classifier "
-                         "(detection, segmentation, video and optical-flow models are not served here).")
+                other = (f" {model!r} is a torchvision model but not an image classifier (detectors and "
+                         "segmenters are served by the torchvision-detection / torchvision-segmentation adapters, "
+                         "which `--model torchvision` resolves to; video and optical-flow models are not served).")
             raise AdapterError(
                 f"adapter 'torchvision': unknown classifier {model!r}.{other}"
                 f"{did_you_mean(model, classifiers)} Known classifiers: see "
@@ -233,28 +296,7 @@ class TorchvisionClassifier(Adapter):
         )
 
     def _load_file(self, net, path: str) -> None:
-        sd = load_state_dict_file(path)
-        own = net.state_dict()
-        mismatched = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in sd.items()
-                      if k in own and tuple(v.shape) != tuple(own[k].shape)]
-        missing = [k for k in own if k not in sd]
-        unexpected = [k for k in sd if k not in own]
-        if mismatched or missing or unexpected:
-            parts = []
-            if mismatched:
-                parts.append("shape mismatch: " + "; ".join(f"{k} file {a} vs model {b}" for k, a, b in mismatched[:5]))
-            if missing:
-                parts.append(f"missing {len(missing)} key(s) e.g. {', '.join(missing[:3])}")
-            if unexpected:
-                parts.append(f"unexpected {len(unexpected)} key(s) e.g. {', '.join(unexpected[:3])}")
-            hint = ""
-            heads = {a[0] for k, a, b in mismatched if len(a) in (1, 2) and a[1:] == b[1:] and a[0] != b[0]}
-            if len(heads) == 1:
-                hint = f" The checkpoint's head has {heads.pop()} outputs: pass num_classes accordingly."
-            raise AdapterError(
-                f"adapter 'torchvision': weights {path} do not fit {self.arch!r}: {'; '.join(parts)}.{hint}"
-            )
-        net.load_state_dict(sd, strict=True)
+        load_weights_into(net, path, self.arch)
 
     def weights_identity(self) -> str:
         """``sha256:<hex>`` of the state_dict file (hashed at load), ``torchvision:<Enum.MEMBER>``, or ``random:seed=0``."""

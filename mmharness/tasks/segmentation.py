@@ -1,0 +1,423 @@
+"""Semantic segmentation: FMB (RGB + infrared), MFNet (RGB-T) and generic image/label folders, scored
+with a streaming, mmseg-exact dataset-level confusion matrix (``specs/segmentation.md``).
+
+Every scene gets a ``segment`` request with its images by input name (``rgb`` and ``infrared`` for
+RGB-T sets, ``image`` for single-modality folders), the class count, and the gold label map (in the
+model's label space) as reference. The adapter answers an (H, W) label map; a map of another size
+than the label is resized to it with nearest-neighbour (adapters should upsample logits bilinearly
+to the input size before the argmax, as mmseg does). Scoring streams: each gold label file is read
+again and folded into one ``C x (C+1)`` int64 confusion matrix, response by response, so memory
+does not grow with the number of images (the task sets ``stream_responses``).
+
+Reported (fractions; x100 for the usual percent, also in ``tables["percent_2dp"]``): ``mIoU``
+(primary), ``mAcc``, ``aAcc``; per-class IoU / accuracy and the full confusion matrix in the tables,
+so other class subsets and absent-class policies can be recomputed without inference.
+
+Tasks and protocols (the preset is named in ``config``, ``protocol`` and ``tables["preset"]``):
+
+* ``fmb``: ``protocol`` = ``fmb15`` (default; 15 classes, background included), ``fmb15_no_back``,
+  ``fmb13_sea`` (all three from the same 15-way predictions; the other two are reported beside it as
+  ``mIoU_<preset>``) or ``fmb14`` (gt 0 ignored, k -> k-1, 14-way predictions: a separate run);
+  ``split`` (``test`` default, ``train``); ``label_source`` (``index``: ``Label/``; ``color``: ``color/``
+  decoded with the FMB palette, black -> ignored). Whole-image inference on an 800x600 FMB image equals
+  MRFS's 600x800 sliding window (one window).
+* ``mfnet``: ``mfnet9`` (9 classes, unlabeled included); ``split`` test / val / train / test_day /
+  test_night; ``--data-source msrs`` reads the MSRS layout (train / test).
+* ``semseg_folder``: ``images=DIR,labels=DIR,classes=voc21|cityscapes19|ade150|pcontext59|FILE|a;b;c``
+  with the convention of ``preset`` (or ``ignore_index`` / ``reduce_zero_label``), ``img_suffix``,
+  ``label_suffix``, ``split_file``.
+
+Common options: ``absent_policy`` (``skip`` = mmseg default; ``zero`` / ``nan`` = RTFNet's prints),
+``acc`` (``recall`` = mmseg mAcc; ``precision`` = what SegMiF prints as ACC), ``modalities`` (RGB-T
+tasks: ``rgb+infrared`` default, or ``rgb`` / ``infrared`` for single-modality baselines).
+Bad data (label size differing from the image, label values outside the classes and not the ignore
+index) stops the run naming the file, or is skipped and counted with ``--on-error skip``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import ClassVar, Sequence
+
+import numpy as np
+
+from ..loaders.segmentation import (
+    FMB_PROMPT_NAMES,
+    MFNET_CLASSES,
+    LabelMapError,
+    SegRecord,
+    find_fmb,
+    find_folder_pairs,
+    find_mfnet,
+    find_msrs,
+    image_ref,
+    image_size,
+    load_label,
+    read_class_list,
+    records_fingerprint,
+)
+from ..metrics.segmentation import (
+    ABSENT_POLICIES,
+    ACC_KINDS,
+    PRESETS,
+    ConfusionMatrix,
+    LabelValueError,
+    SegPreset,
+    preset_scores,
+    reduce_zero_label,
+    resize_nearest,
+)
+from ..registry import did_you_mean, register_group, register_task
+from ..requests import Capability, LabelMapResponse, Response, SegmentRequest
+from ..task import (
+    DataConfig,
+    DataNotFoundError,
+    MetricSpec,
+    MetricValue,
+    Sample,
+    ScoreContext,
+    Task,
+    TaskData,
+    TaskError,
+    TaskResult,
+)
+
+SAMPLE_ROOT = Path(__file__).resolve().parent.parent / "data" / "samples" / "segmentation"
+MODALITIES = {"rgb+infrared": ("rgb", "infrared"), "rgb": ("rgb",), "infrared": ("infrared",)}
+
+_BASE_SPECS = (
+    MetricSpec("mIoU", higher_is_better=True, range=(0.0, 1.0), chance=None, official=True, unit="fraction",
+               description="mean IoU over the evaluated classes of one dataset-level confusion matrix (mmseg "
+                           "IoUMetric); classes absent from both gt and prediction are left out (absent_policy)"),
+    MetricSpec("mAcc", higher_is_better=True, range=(0.0, 1.0), chance=None, official=True, unit="fraction",
+               description="mean per-class accuracy I/L (recall; acc=precision gives I/P) over the evaluated classes"),
+    MetricSpec("aAcc", higher_is_better=True, range=(0.0, 1.0), chance=None, official=True, unit="fraction",
+               description="overall pixel accuracy: sum of intersections / labelled pixels"),
+)
+
+
+class _SegTask(Task):
+    """Shared implementation (see the module docstring): options, requests, streaming score."""
+
+    version: ClassVar[str] = "1"
+    uses: ClassVar[tuple[Capability, ...]] = (Capability.SEGMENT,)
+    primary_metric: ClassVar[str] = "mIoU"
+    metric_specs: ClassVar[tuple[MetricSpec, ...]] = _BASE_SPECS
+    stream_responses: ClassVar[bool] = True
+    protocol_base: ClassVar[str] = ""
+
+    def __init__(self, absent_policy: str = "skip", acc: str = "recall"):
+        _choice(self.name, "absent_policy", absent_policy, ABSENT_POLICIES)
+        _choice(self.name, "acc", acc, ACC_KINDS)
+        self.absent_policy = absent_policy
+        self.acc = acc
+        self.records: list[SegRecord] = []
+        self.preset: SegPreset = PRESETS["fmb15"]
+        self.classes: tuple[str, ...] = ()
+        self.derived: tuple[str, ...] = ()  # other presets computed from the same matrix
+        self.inputs: tuple[str, ...] = ("image",)
+
+    # ---------------------------------------------------------------- identity
+    def config(self) -> dict:
+        """The preset, class list, inputs and scoring options (recorded in the results)."""
+        return {"preset": self.preset.name, "num_classes": self.preset.num_classes,
+                "ignore_index": self.preset.ignore_index, "reduce_zero_label": self.preset.reduce_zero_label,
+                "inputs": list(self.inputs), "absent_policy": self.absent_policy, "acc": self.acc,
+                "prediction_resize": "nearest (label maps); adapters upsample logits bilinearly to the input size",
+                **self._extra_config()}
+
+    def cache_config(self) -> dict:
+        """What changes responses: the label space the model predicts in and the inputs it gets."""
+        return {"num_classes": self.preset.num_classes, "reduce_zero_label": self.preset.reduce_zero_label,
+                "inputs": list(self.inputs), **self._extra_cache_config()}
+
+    def _extra_config(self) -> dict:
+        return {}
+
+    def _extra_cache_config(self) -> dict:
+        return {}
+
+    # ---------------------------------------------------------------- load
+    def _find(self, data: DataConfig) -> tuple[list[SegRecord], str]:
+        raise NotImplementedError
+
+    def load(self, data: DataConfig) -> TaskData:
+        """Find the scenes (records) and build one sample per scene (id = scene name).
+
+        Raises :class:`DataNotFoundError` naming the expected paths and the official source."""
+        try:
+            recs, source = self._find(data)
+        except ValueError as e:  # bad option values reach here as ValueError from the finders
+            raise TaskError(f"task {self.name!r}: {e}") from None
+        self.records = recs
+        self.protocol = f"{self.protocol_base} preset {self.preset.name}: {self.preset.source}"
+        samples = [Sample(id=r.id, gold=None, meta={"record": i}) for i, r in enumerate(recs)]
+        fp = records_fingerprint(recs, f"{self.name}:{self.preset.name}")
+        return TaskData(samples=samples, fingerprint=fp, source="sample" if data.sample else source,
+                        kind="sample" if data.sample else "full")
+
+    # ---------------------------------------------------------------- gold
+    def _record(self, sample: Sample) -> SegRecord:
+        if not self.records:
+            raise TaskError(f"task {self.name!r}: call load() before request() or score()")
+        return self.records[sample.meta["record"]]
+
+    def _raw_label(self, rec: SegRecord) -> np.ndarray:
+        return load_label(rec)
+
+    def model_space(self, label: np.ndarray) -> np.ndarray:
+        """The gold map in the label space the model predicts in (``reduce_zero_label`` applied)."""
+        return reduce_zero_label(label) if self.preset.reduce_zero_label else label.astype(np.int64)
+
+    def _check_values(self, rec: SegRecord, label_model: np.ndarray) -> None:
+        c, ign = self.preset.num_classes, self.preset.ignore_index
+        valid = label_model != ign if ign is not None else np.ones(label_model.shape, bool)
+        bad = valid & ((label_model < 0) | (label_model >= c))
+        if bad.any():
+            vals = np.unique(label_model[bad]).tolist()
+            shift = " after reduce_zero_label (k -> k-1)" if self.preset.reduce_zero_label else ""
+            raise LabelMapError(f"label map {rec.label} has values {vals[:10]}{shift} outside the classes "
+                                f"0..{c - 1} of preset {self.preset.name!r} and not the ignore index {ign}")
+
+    # ---------------------------------------------------------------- request
+    def request(self, sample: Sample) -> SegmentRequest:
+        """A ``segment`` request with the scene's inputs; the reference is the gold map in the model's
+        label space. Label maps whose size differs from the image, or holding values that are neither
+        classes nor the ignore index, raise a decode error naming the file."""
+        rec = self._record(sample)
+        label = self._raw_label(rec)
+        paths = dict(rec.images)
+        for name in self.inputs:
+            h, w = image_size(paths[name].split("#", 1)[0])
+            if (h, w) != tuple(label.shape):
+                raise LabelMapError(f"label map {rec.label} is {label.shape[1]}x{label.shape[0]} (WxH) but the "
+                                    f"{name} image {paths[name].split('#', 1)[0]} is {w}x{h}; label maps must have "
+                                    "the size of their image")
+        ref = self.model_space(label)
+        self._check_values(rec, ref)
+        images = {name: image_ref(name, paths[name]) for name in self.inputs}
+        return SegmentRequest(images=images, num_classes=self.preset.num_classes, reference=ref.astype(np.int32))
+
+    # ---------------------------------------------------------------- score
+    def score(self, samples: Sequence[Sample], responses: Sequence[Response | None],
+              ctx: ScoreContext) -> TaskResult:
+        """Fold each response into the confusion matrix (one gold map in memory at a time), then
+        compute the preset's scores and the derived presets (see the module docstring)."""
+        cm = ConfusionMatrix(self.preset.num_classes, self.preset.ignore_index, self.preset.reduce_zero_label)
+        per_sample: list[dict] = []
+        n_resized = 0
+        n = 0
+        for s, r in zip(samples, responses):
+            if r is None:
+                continue
+            if not isinstance(r, LabelMapResponse):
+                raise TaskError(f"task {self.name!r}, sample {s.id}: expected a label map, got {type(r).__name__}")
+            rec = self._record(s)
+            try:
+                label = self._raw_label(rec)
+            except LabelMapError as e:
+                raise TaskError(f"task {self.name!r}, sample {s.id}: {e}") from None
+            pred = np.asarray(r.label_map)
+            resized = pred.shape != label.shape
+            if resized:
+                pred = resize_nearest(pred, label.shape)
+                n_resized += 1
+            try:
+                cm.update(pred, label)
+            except LabelValueError as e:
+                raise TaskError(f"task {self.name!r}, sample {s.id}: {rec.label}: {e}") from None
+            g = self.model_space(label)
+            valid = g != self.preset.ignore_index if self.preset.ignore_index is not None else np.ones(g.shape, bool)
+            nv = int(valid.sum())
+            per_sample.append({"pixel_acc": float((pred[valid] == g[valid]).mean()) if nv else None,
+                               "n_pixels": nv, "resized": resized})
+            n += 1
+        if n == 0:
+            raise TaskError(f"task {self.name!r}: no response to score")
+        main = preset_scores(cm, self.preset, self.absent_policy, self.acc)
+        metrics = {"mIoU": MetricValue(main.mIoU), "mAcc": MetricValue(main.mAcc), "aAcc": MetricValue(main.aAcc)}
+        derived = {}
+        for name in self.derived:
+            sc = preset_scores(cm, PRESETS[name], self.absent_policy, self.acc)
+            metrics[f"mIoU_{name}"] = MetricValue(sc.mIoU)
+            derived[name] = sc.as_dict()
+        names = list(self.classes)
+        tables = {
+            "preset": self.preset.as_dict(),
+            "per_class": [{"class": names[k] if k < len(names) else str(k), "index": k, "IoU": main.iou[j],
+                           "Acc": main.acc[j]} for j, k in enumerate(main.classes)],
+            "classes_averaged": main.averaged,
+            "confusion_matrix": {"rows": "gt class 0..C-1", "columns": "predicted class 0..C-1, then C = "
+                                 "prediction outside [0, C) (e.g. 255)", "matrix": cm.to_numpy().tolist()},
+            "percent_2dp": {k: (None if math.isnan(v.value) else round(100 * v.value, 2)) for k, v in metrics.items()},
+            "derived_presets": derived,
+            "n_images": cm.n_images,
+            "n_predictions_resized": n_resized,
+        }
+        notes = [f"preset {self.preset.name}: {self.preset.source}. Fractions (x100 for percent).",
+                 f"{len(main.averaged)} of {len(main.classes)} classes averaged (absent_policy={self.absent_policy}"
+                 "; a class absent from both gt and prediction is left out under 'skip')."]
+        if n_resized:
+            notes.append(f"{n_resized} prediction(s) had another size than their label map and were resized to it "
+                         "with nearest-neighbour (label maps are never interpolated otherwise).")
+        if self.absent_policy != "skip" or self.acc != "recall":
+            notes.append("non-default absent_policy / acc: not comparable with mmseg-style tables")
+        return TaskResult(metrics=metrics, per_sample=per_sample, tables=tables, notes=notes)
+
+
+def _choice(task: str, key: str, value: str, allowed) -> None:
+    if value not in allowed:
+        raise TaskError(f"task {task!r}: {key}={value!r} is not one of {list(allowed)}."
+                        f"{did_you_mean(str(value), list(allowed))}")
+
+
+def _derived_specs(names: Sequence[str]) -> tuple[MetricSpec, ...]:
+    return tuple(MetricSpec(f"mIoU_{n}", higher_is_better=True, range=(0.0, 1.0), official=True, unit="fraction",
+                            description=f"mIoU under preset {n} ({PRESETS[n].source}), from the same confusion "
+                                        "matrix; never compare across presets")
+                 for n in names)
+
+
+_FMB_SHARED = ("fmb15", "fmb15_no_back", "fmb13_sea")  # one 15-way matrix gives all three
+_SINGLE = ("voc21", "cityscapes19", "ade150", "pcontext59")
+
+
+@register_task("fmb")
+class FMB(_SegTask):
+    """FMB RGB-infrared semantic segmentation (SegMiF, ICCV 2023), test split by default."""
+
+    description = "FMB RGB-infrared semantic segmentation (mIoU, 15/14/13-class protocols)"
+    protocol_base = "FMB (SegMiF/MRFS evaluation, dataset-level confusion matrix)"
+
+    def __init__(self, protocol: str = "fmb15", split: str = "test", label_source: str = "index",
+                 modalities: str = "rgb+infrared", absent_policy: str = "skip", acc: str = "recall"):
+        super().__init__(absent_policy=absent_policy, acc=acc)
+        _choice(self.name, "protocol", protocol, _FMB_SHARED + ("fmb14",))
+        _choice(self.name, "split", split, ("test", "train"))
+        _choice(self.name, "label_source", label_source, ("index", "color"))
+        labels = label_source
+        _choice(self.name, "modalities", modalities, MODALITIES)
+        self.preset = PRESETS[protocol]
+        self.split, self.labels, self.modalities = split, labels, modalities
+        self.inputs = MODALITIES[modalities]
+        self.classes = FMB_PROMPT_NAMES if protocol != "fmb14" else FMB_PROMPT_NAMES[1:]
+        self.derived = tuple(p for p in _FMB_SHARED if p != protocol) if protocol in _FMB_SHARED else ()
+        self.metric_specs = _BASE_SPECS + _derived_specs(self.derived)
+
+    def _extra_config(self) -> dict:
+        return {"protocol": self.preset.name, "split": self.split, "label_source": self.labels,
+                "derived_presets": list(self.derived), "classes": list(self.classes)}
+
+    def _extra_cache_config(self) -> dict:
+        return {"protocol_space": "fmb14" if self.preset.name == "fmb14" else "fmb15"}
+
+    def _find(self, data: DataConfig):
+        if data.sample:  # the bundled sample holds a test split only
+            return find_fmb(SAMPLE_ROOT / "FMB", "test", self.labels)
+        return find_fmb(data.root, self.split, self.labels)
+
+
+@register_task("mfnet")
+class MFNet(_SegTask):
+    """MFNet RGB-thermal semantic segmentation (RTFNet layout; or MSRS with ``--data-source msrs``)."""
+
+    description = "MFNet RGB-thermal semantic segmentation (9 classes incl. unlabeled, mIoU)"
+    protocol_base = "MFNet (RTFNet compute_results, consider_unlabeled=True; dataset-level confusion matrix)"
+
+    def __init__(self, split: str = "test", modalities: str = "rgb+infrared", absent_policy: str = "skip",
+                 acc: str = "recall"):
+        super().__init__(absent_policy=absent_policy, acc=acc)
+        _choice(self.name, "modalities", modalities, MODALITIES)
+        self.preset = PRESETS["mfnet9"]
+        self.split, self.modalities = split, modalities
+        self.inputs = MODALITIES[modalities]
+        self.classes = MFNET_CLASSES
+        self.source_kind = "rtfnet"
+
+    def _extra_config(self) -> dict:
+        return {"split": self.split, "source": self.source_kind, "classes": list(self.classes)}
+
+    def _find(self, data: DataConfig):
+        if data.sample:
+            self.source_kind = "rtfnet"
+            return find_mfnet(SAMPLE_ROOT / "MFNet", self.split)  # the sample ships every split file
+        src = (data.source or "rtfnet").lower()
+        finders = {"rtfnet": find_mfnet, "msrs": find_msrs}
+        if src not in finders:
+            raise TaskError(f"task 'mfnet': --data-source {src!r} is not one of {list(finders)}."
+                            f"{did_you_mean(src, list(finders))}")
+        self.source_kind = src
+        return finders[src](data.root, self.split)
+
+
+@register_task("semseg_folder")
+class SemsegFolder(_SegTask):
+    """Generic semantic segmentation from an image folder and a label folder with a class list."""
+
+    description = "semantic segmentation from image/label folders with a class list (ADE20K/VOC/Cityscapes style)"
+    protocol_base = "generic image/label folders (mmseg IoUMetric semantics)"
+
+    def __init__(self, images: str | None = None, labels: str | None = None, classes: str | None = None,
+                 preset: str | None = None, ignore_index: int | None = None, reduce_zero_label: bool | None = None,
+                 img_suffix: str = ".jpg", label_suffix: str = ".png", split_file: str | None = None,
+                 absent_policy: str = "skip", acc: str = "recall"):
+        super().__init__(absent_policy=absent_policy, acc=acc)
+        if preset is not None:
+            _choice(self.name, "preset", preset, _SINGLE)
+        self.images, self.labels_dir = images, labels
+        self.img_suffix, self.label_suffix, self.split_file = img_suffix, label_suffix, split_file
+        self._options = (classes, preset, ignore_index, reduce_zero_label)
+        self.inputs = ("image",)
+        if classes is not None or preset is not None:
+            self._configure(classes, preset, ignore_index, reduce_zero_label)
+
+    def _configure(self, classes: str | None, preset: str | None, ignore_index: int | None,
+                   reduce_zero_label: bool | None) -> None:
+        base = PRESETS[preset] if preset else None
+        if classes is None and preset is not None:
+            classes = preset
+        if classes is None:
+            raise TaskError(f"task {self.name!r} needs classes=<{'|'.join(_SINGLE)}|FILE|name;name;...> "
+                            "(or preset=NAME)")
+        try:
+            self.classes = read_class_list(classes)
+        except ValueError as e:
+            raise TaskError(f"task {self.name!r}: {e}") from None
+        if base is not None and len(self.classes) != base.num_classes:
+            raise TaskError(f"task {self.name!r}: preset {preset} has {base.num_classes} classes but the class list "
+                            f"has {len(self.classes)}")
+        ign = ignore_index if ignore_index is not None else (base.ignore_index if base else 255)
+        rzl = reduce_zero_label if reduce_zero_label is not None else (base.reduce_zero_label if base else False)
+        name = preset if base is not None and (ign, rzl) == (base.ignore_index, base.reduce_zero_label) else "custom"
+        self.preset = SegPreset(name, len(self.classes), ign, bool(rzl),
+                                source=base.source if base is not None and name != "custom" else
+                                f"{len(self.classes)} classes, ignore_index={ign}, reduce_zero_label={bool(rzl)}")
+        self.class_spec = classes
+
+    def _extra_config(self) -> dict:
+        return {"images": self.images, "labels": self.labels_dir, "classes": list(self.classes),
+                "img_suffix": self.img_suffix, "label_suffix": self.label_suffix, "split_file": self.split_file}
+
+    def _find(self, data: DataConfig):
+        classes, preset, ign, rzl = self._options
+        if classes is None and preset is None:
+            if not data.sample:
+                self._configure(None, None, ign, rzl)  # raises: a class list is required
+            self._configure(None, "voc21", ign, rzl)  # the bundled sample is VOC-style
+        if data.sample:
+            root = SAMPLE_ROOT / "VOCstyle"
+            return find_folder_pairs(root / "JPEGImages", root / "SegmentationClass", ".jpg", ".png",
+                                     root / "val.txt")
+        if not self.images or not self.labels_dir:
+            raise DataNotFoundError(f"task {self.name!r} needs --task-args images=DIR,labels=DIR,classes=...")
+
+        def resolve(p: str) -> Path:
+            q = Path(p).expanduser()
+            return q if q.is_absolute() or data.root is None else Path(data.root) / q
+
+        return find_folder_pairs(resolve(self.images), resolve(self.labels_dir), self.img_suffix,
+                                 self.label_suffix, resolve(self.split_file) if self.split_file else None)
+
+
+register_group("segmentation", ("fmb", "mfnet"))
