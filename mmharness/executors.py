@@ -379,16 +379,22 @@ class ZeroShotVideoTextClassify(ZeroShotClassify):
     * When the label set's templates contain ``{text}``, each sample gets its own classifier from
       prompts filled with its request ``text`` (e.g. RefAVA: the referring expression); otherwise
       the shared, cached label-set classifier is used.
+    * Without an image or video input, requests that carry ``text`` and label-set prompts without
+      ``{text}`` are classified text to text: the query is the embedding of the request text (e.g.
+      a MIntRec2.0 transcript). Non-media inputs (such as a dialogue ``context``) are not used.
 
-    Logits = 100 * cosine(visual embedding, class embedding).
+    Logits = 100 * cosine(query embedding, class embedding).
     """
 
     path = ("classify<-embed_image+embed_text (zero-shot, CLIP prompt ensemble; video: mean of frame "
-            "embeddings; templates with {text}: per-sample prompts)")
+            "embeddings; templates with {text}: per-sample prompts; no image/video: text query)")
 
     def run(self, adapter, batch, ctx):
         req0 = batch.requests[0]
         per_sample_text = any("{text}" in t for t in req0.labels.templates)
+        visual_input = "video" in batch.inputs or "image" in batch.inputs
+        if not visual_input and not per_sample_text and all(r.text for r in batch.requests):
+            return self._text_query(adapter, batch, ctx)
         if "video" not in batch.inputs and not per_sample_text:
             return super().run(adapter, batch, ctx)
         if "video" in batch.inputs:
@@ -425,6 +431,15 @@ class ZeroShotVideoTextClassify(ZeroShotClassify):
                                     f"have dim {weights[0].shape[1]}")
         return [ClassifyResponse((self.logit_scale * weights[i] @ visual[i]).astype(np.float32))
                 for i in range(len(batch))]
+
+    def _text_query(self, adapter, batch, ctx):
+        """Text-to-text zero-shot: request texts against the shared label-set classifier."""
+        weights = zero_shot_classifier(adapter, batch.requests[0].labels, ctx)
+        query = embed_texts_batched(adapter, [r.text for r in batch.requests], ctx.text_batch_size, ctx, batch)
+        if query.shape[1] != weights.shape[1]:
+            raise _fail(ctx, batch, f"text embeddings of the requests have dim {query.shape[1]} but the class "
+                                    f"embeddings have dim {weights.shape[1]}")
+        return [ClassifyResponse(row) for row in (self.logit_scale * query @ weights.T).astype(np.float32)]
 
 
 def ctx_device(adapter: Adapter) -> str:
