@@ -164,8 +164,8 @@ def test_missing_data_names_the_expected_paths_and_sources(tmp_path):
         SnareSemanticStructureCoco(pos_tagger="file", pos_tags="x").load(DataConfig(root=tmp_path))
     with pytest.raises(DataNotFoundError, match="--data-root"):
         SnareNegationLogic().load(DataConfig())
-    with pytest.raises(TaskError, match="data source 'hf' is not supported"):
-        SnareNegationLogic().load(DataConfig(root=tmp_path, source="hf"))
+    with pytest.raises(TaskError, match="data source 'torchvision' is not supported; SNARE reads official or hf"):
+        SnareNegationLogic().load(DataConfig(root=tmp_path, source="torchvision"))
 
 
 def test_karpathy_reader_checks_caption_lists(tmp_path):

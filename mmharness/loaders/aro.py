@@ -14,7 +14,9 @@ laid out as the SNARE code expects it under ``<root>/prerelease_bow/``:
 Every item is validated when read: a missing or mistyped field stops with the file, the item
 index and what was expected. Image paths may not leave the image folder (absolute paths and
 ``..`` segments that climb out are rejected). Images are cropped to ``(x, y, x + w, y + h)`` when
-decoded (:class:`CroppedImageFile`), exactly as SNARE's ``__getitem__`` does with PIL.
+decoded (:class:`CroppedImageFile`, :func:`crop_to_box`), exactly as SNARE's ``__getitem__`` does
+with PIL. The per-item checks (:func:`relation_fields`, :func:`attribution_fields`) and the crop are
+shared with the Hugging Face mirrors of these files (:mod:`mmharness.loaders.aro_hf`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,21 @@ def safe_image_path(root: str | Path, relative: Any, where: str) -> str:
     return str(Path(root) / norm)
 
 
+def crop_to_box(rgb, box: tuple[float, float, float, float], where: str):
+    """``rgb.crop((x, y, x + w, y + h))`` for ``box = (x, y, w, h)``: the official SNARE/ARO crop.
+
+    PIL rounds the float corners and pads any part of the box outside the image with black.
+    Shared by the ARO-json path (:class:`CroppedImageFile`) and the Hugging Face mirrors
+    (:mod:`mmharness.loaders.aro_hf`), so both give pixel-identical crops of the same image.
+    Raises :class:`~mmharness.requests.MediaDecodeError` naming ``where`` for an empty crop.
+    """
+    x, y, w, h = box
+    crop = rgb.crop((x, y, x + w, y + h))
+    if crop.size[0] < 1 or crop.size[1] < 1:
+        raise MediaDecodeError(f"{where}: the crop is empty ({crop.size[0]}x{crop.size[1]})")
+    return crop
+
+
 @dataclass(frozen=True)
 class CroppedImageFile:
     """An image file cropped to a box ``(x, y, w, h)`` in pixels when loaded.
@@ -84,7 +101,6 @@ class CroppedImageFile:
         """The RGB crop; :class:`MediaDecodeError` naming the file when it cannot be read or is empty."""
         from PIL import Image
 
-        x, y, w, h = self.box
         try:
             with Image.open(self.path) as im:
                 im.load()
@@ -93,10 +109,7 @@ class CroppedImageFile:
             raise MediaDecodeError(f"image file not found: {self.path}") from e
         except Exception as e:  # PIL raises many types for corrupt data
             raise MediaDecodeError(f"cannot decode image {self.path}: {type(e).__name__}: {e}") from e
-        crop = rgb.crop((x, y, x + w, y + h))
-        if crop.size[0] < 1 or crop.size[1] < 1:
-            raise MediaDecodeError(f"{self.describe()}: the crop is empty ({crop.size[0]}x{crop.size[1]})")
-        return crop
+        return crop_to_box(rgb, self.box, self.describe())
 
     def describe(self) -> str:
         """``<path> [crop x=.. y=.. w=.. h=..]``."""
@@ -106,10 +119,12 @@ class CroppedImageFile:
 
 @dataclass(frozen=True)
 class VGItem:
-    """One validated VG-Relation or VG-Attribution item (``index`` = position in the JSON list).
+    """One validated VG-Relation or VG-Attribution item (``index`` = position in the JSON list, or
+    the row of a Hugging Face mirror).
 
     Relation items have ``relation_name``; attribution items ``attributes``, ``obj1_name`` and
-    ``obj2_name`` (the other fields are ``None``).
+    ``obj2_name`` (the other fields are ``None``). Items read from a mirror have no ``image_path``;
+    their ``image_file`` names the mirror row and ``image_row`` is that row.
     """
 
     index: int
@@ -122,10 +137,7 @@ class VGItem:
     attributes: tuple[str, str] | None = None
     obj1_name: str | None = None
     obj2_name: str | None = None
-
-    def image(self) -> CroppedImageFile:
-        """The item's image reference, cropped to its bbox."""
-        return CroppedImageFile(self.image_file, self.bbox)
+    image_row: int | None = None  # row of a Hugging Face mirror holding the image (None: image_file is a file)
 
 
 def _read_json_list(path: Path) -> list:
@@ -171,57 +183,65 @@ def _bbox(item: dict, where: str) -> tuple[float, float, float, float]:
     return out[0], out[1], out[2], out[3]
 
 
-def read_vg_relation(path: str | Path, image_dir: str | Path) -> list[VGItem]:
-    """Read and validate ``visual_genome_relation.json``; image paths are joined with ``image_dir``.
+def relation_fields(item: dict, where: str) -> dict:
+    """The validated VG-Relation fields of one item (a dict in the JSON layout) as
+    :class:`VGItem` keyword arguments (``bbox``, captions, ``relation_name``).
 
     ``relation_name`` must be a non-empty string occurring in ``true_caption`` (an item whose
-    relation does not appear in its caption cannot produce SNARE's caption options).
+    relation does not appear in its caption cannot produce SNARE's caption options). Errors name
+    ``where`` (file or mirror, and item).
     """
+    if not isinstance(item, dict):
+        raise TaskError(f"{where}: expected a JSON object, got {type(item).__name__}")
+    rel = item.get("relation_name")
+    if "relation_name" not in item:
+        raise TaskError(f"{where}: missing field 'relation_name'")
+    if not isinstance(rel, str) or not rel.strip():
+        raise TaskError(f"{where}: unknown relation name {rel!r}: relation_name must be a non-empty string")
+    true_caption = _str_field(item, "true_caption", where)
+    if rel not in true_caption:
+        raise TaskError(f"{where}: unknown relation name {rel!r}: it does not occur in true_caption "
+                        f"{true_caption!r}, so the SNARE caption options cannot be built")
+    return {"bbox": _bbox(item, where), "true_caption": true_caption,
+            "false_caption": _str_field(item, "false_caption", where), "relation_name": rel}
+
+
+def attribution_fields(item: dict, where: str) -> dict:
+    """The validated VG-Attribution fields of one item as :class:`VGItem` keyword arguments
+    (``bbox``, captions, ``attributes`` = 2 strings, ``obj1_name``, ``obj2_name``)."""
+    if not isinstance(item, dict):
+        raise TaskError(f"{where}: expected a JSON object, got {type(item).__name__}")
+    if "attributes" not in item:
+        raise TaskError(f"{where}: missing field 'attributes' (a list of 2 attribute strings)")
+    attrs = item["attributes"]
+    if (not isinstance(attrs, (list, tuple)) or len(attrs) != 2
+            or not all(isinstance(a, str) and a for a in attrs)):
+        raise TaskError(f"{where}: field 'attributes' must be a list of 2 non-empty strings, got {attrs!r}")
+    return {"bbox": _bbox(item, where), "true_caption": _str_field(item, "true_caption", where),
+            "false_caption": _str_field(item, "false_caption", where), "attributes": (attrs[0], attrs[1]),
+            "obj1_name": _str_field(item, "obj1_name", where), "obj2_name": _str_field(item, "obj2_name", where)}
+
+
+def _read_vg(path: str | Path, image_dir: str | Path, fields) -> list[VGItem]:
     path = Path(path)
     out = []
     for i, item in enumerate(_read_json_list(path)):
         where = _where(path, i, item)
-        if not isinstance(item, dict):
-            raise TaskError(f"{where}: expected a JSON object, got {type(item).__name__}")
-        rel = item.get("relation_name")
-        if "relation_name" not in item:
-            raise TaskError(f"{where}: missing field 'relation_name'")
-        if not isinstance(rel, str) or not rel.strip():
-            raise TaskError(f"{where}: unknown relation name {rel!r}: relation_name must be a non-empty string")
-        true_caption = _str_field(item, "true_caption", where)
-        if rel not in true_caption:
-            raise TaskError(f"{where}: unknown relation name {rel!r}: it does not occur in true_caption "
-                            f"{true_caption!r}, so the SNARE caption options cannot be built")
-        out.append(VGItem(
-            index=i, image_path=item.get("image_path"),
-            image_file=safe_image_path(image_dir, item.get("image_path"), where),
-            bbox=_bbox(item, where), true_caption=true_caption,
-            false_caption=_str_field(item, "false_caption", where), relation_name=rel))
+        kw = fields(item, where)
+        out.append(VGItem(index=i, image_path=item.get("image_path"),
+                          image_file=safe_image_path(image_dir, item.get("image_path"), where), **kw))
     return out
+
+
+def read_vg_relation(path: str | Path, image_dir: str | Path) -> list[VGItem]:
+    """Read and validate ``visual_genome_relation.json`` (see :func:`relation_fields`); image
+    paths are joined with ``image_dir`` and may not leave it."""
+    return _read_vg(path, image_dir, relation_fields)
 
 
 def read_vg_attribution(path: str | Path, image_dir: str | Path) -> list[VGItem]:
-    """Read and validate ``visual_genome_attribution.json`` (``attributes`` must be 2 strings)."""
-    path = Path(path)
-    out = []
-    for i, item in enumerate(_read_json_list(path)):
-        where = _where(path, i, item)
-        if not isinstance(item, dict):
-            raise TaskError(f"{where}: expected a JSON object, got {type(item).__name__}")
-        if "attributes" not in item:
-            raise TaskError(f"{where}: missing field 'attributes' (a list of 2 attribute strings)")
-        attrs = item["attributes"]
-        if (not isinstance(attrs, (list, tuple)) or len(attrs) != 2
-                or not all(isinstance(a, str) and a for a in attrs)):
-            raise TaskError(f"{where}: field 'attributes' must be a list of 2 non-empty strings, got {attrs!r}")
-        out.append(VGItem(
-            index=i, image_path=item.get("image_path"),
-            image_file=safe_image_path(image_dir, item.get("image_path"), where),
-            bbox=_bbox(item, where), true_caption=_str_field(item, "true_caption", where),
-            false_caption=_str_field(item, "false_caption", where),
-            attributes=(attrs[0], attrs[1]), obj1_name=_str_field(item, "obj1_name", where),
-            obj2_name=_str_field(item, "obj2_name", where)))
-    return out
+    """Read and validate ``visual_genome_attribution.json`` (see :func:`attribution_fields`)."""
+    return _read_vg(path, image_dir, attribution_fields)
 
 
 def vg_paths(root: Path, filename: str) -> tuple[Path, Path]:

@@ -25,23 +25,33 @@ top-1 rate (spatial: top-1 classification against the gold relation, plus ``top2
 ``top3_accuracy``). The official per-subgroup rows (relation name, or attribute pair; subgroups of
 at least ``min_subgroup`` = 25 items) and the official record layout are in the result tables.
 All values are fractions; bootstrap CIs over items.
+
+Data: the official ARO json / BLIP files (default), or ``--data-source hf``: the VG tasks read the
+ARO files' Hugging Face mirrors (options ``hf_relation``, ``hf_attribution``: hub id or local
+folder of the mirror's parquet files; ``hf_crop`` = ``bbox`` (default: crop the full VG image to
+the item's box, as the official loader) or ``none``; ``hf_bbox_slack``), and the semantic-structure
+tasks take their images from a mirror (``hf_coco_images``, ``hf_flickr30k_images``) with the cases
+from the BLIP file. Which mirrors carry what: :mod:`mmharness.loaders.aro_hf` and
+:mod:`mmharness.loaders.karpathy_hf`. The source, mirror, crop rule and row-order check are
+recorded in the task config under ``data``.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import ClassVar, Sequence
 
 import numpy as np
 
 from ..loaders.aro import VG_ATTRIBUTION_FILE, VG_RELATION_FILE
+from ..loaders.aro_hf import mirror_options, options_config
 from ..loaders.pos_taggers import DEFAULT_SPACY_MODEL, build_tagger
 from ..loaders.snare import (
+    CaseSource,
     SnareCase,
     attribute_group,
+    case_image,
     fingerprint,
-    image_ref,
     load_semantic,
     load_vg,
     resolve_tagger,
@@ -120,6 +130,8 @@ class _SnareMatchTask(Task):
         self.ties = ties
         self.min_subgroup = int(min_subgroup)
         self._counts: dict = {}
+        self._images = None  # image source of Hugging Face mirror rows (set by load)
+        self._data_info: dict | None = None
 
     @property
     def n_options(self) -> int:
@@ -127,17 +139,19 @@ class _SnareMatchTask(Task):
         return len(self.option_keys)
 
     def config(self) -> dict:
-        """Scoring conventions and the official names of this task's options."""
+        """Scoring conventions, the official names of this task's options and where the data came
+        from (``data``: source, mirror, crop rule, row order; set by :meth:`load`)."""
         return {"official_task": self.official_name, "ties": self.ties, "min_subgroup": self.min_subgroup,
-                "options": list(self.option_keys), "official_option_names": list(self.official_names)}
+                "options": list(self.option_keys), "official_option_names": list(self.official_names),
+                "data": self._data_info}
 
     def cache_config(self) -> dict:
         """Nothing here changes responses (the options are part of the data fingerprint)."""
         return {}
 
     # ---------------------------------------------------------------- load
-    def build_cases(self, data: DataConfig) -> tuple[Path, list[SnareCase], dict]:
-        """The task's cases in official order, their annotation file and extra fingerprint inputs."""
+    def build_cases(self, data: DataConfig) -> tuple[CaseSource, list[SnareCase], dict]:
+        """The task's cases in official order, their source and extra fingerprint inputs."""
         raise NotImplementedError
 
     def load(self, data: DataConfig) -> TaskData:
@@ -147,23 +161,22 @@ class _SnareMatchTask(Task):
         semantic-structure tasks); ``gold`` is the positive option's index. The per-task counts
         after filtering (not published by the authors) are logged and kept in the result tables.
         """
-        ann, cases, extra = self.build_cases(data)
+        src, cases, extra = self.build_cases(data)
         if not cases:
-            raise TaskError(f"task {self.name!r}: no item of {ann} passes the {self.official_name} filter")
+            raise TaskError(f"task {self.name!r}: no item of {src.name} passes the {self.official_name} filter")
         samples = [Sample(id=c.id, gold=c.gold, meta=c.meta()) for c in cases]
         self._counts["n_items"] = len(cases)
-        log.info("%s: %d items from %s %s", self.name, len(cases), ann,
+        self._images, self._data_info = src.images, src.info
+        log.info("%s: %d items from %s %s", self.name, len(cases), src.location,
                  {k: v for k, v in self._counts.items() if k != "n_items"} or "")
-        return TaskData(samples=samples, fingerprint=fingerprint(ann, cases, extra),
-                        source="sample" if data.sample else f"official:{ann}",
+        return TaskData(samples=samples, fingerprint=fingerprint(src, cases, extra), source=src.location,
                         kind="sample" if data.sample else "full")
 
     # ---------------------------------------------------------------- request
     def request(self, sample: Sample) -> MatchRequest:
         """One ``match`` request: the (cropped) image against the options in official order."""
         m = sample.meta
-        return MatchRequest(image=image_ref(m["image"], m["bbox"]), texts=list(m["options"]),
-                            reference=sample.gold)
+        return MatchRequest(image=case_image(m, self._images), texts=list(m["options"]), reference=sample.gold)
 
     # ---------------------------------------------------------------- score
     def _score_matrix(self, samples: Sequence[Sample], responses: Sequence[Response]) -> np.ndarray:
@@ -264,12 +277,35 @@ class _SnareMatchTask(Task):
 # --------------------------------------------------------------------------- VG tasks
 
 
-class _VGAttributionTask(_SnareMatchTask):
+class _VGTask(_SnareMatchTask):
+    """A matching task on a VG file: also reads the file's Hugging Face mirror (``--data-source hf``).
+
+    Options (recorded in :meth:`config`): ``hf_relation`` / ``hf_attribution`` (the mirror of each
+    VG file: hub id or local path; default the ``gowitheflow`` mirror; each task reads the one of
+    its file, so both may be given to a run of several tasks), ``hf_crop`` (``bbox``, official
+    crop of the full image; or ``none``) and ``hf_bbox_slack`` (pixels; default 0).
+    """
+
+    def __init__(self, ties: str = "earlier", min_subgroup: int = MIN_SUBGROUP, hf_relation: str | None = None,
+                 hf_attribution: str | None = None, hf_crop: str = "bbox", hf_bbox_slack: float = 0.0):
+        super().__init__(ties=ties, min_subgroup=min_subgroup)
+        self.hf = mirror_options(self.name, hf_relation, hf_attribution, hf_crop, hf_bbox_slack)
+
+    def config(self) -> dict:
+        """Adds the mirror options."""
+        return dict(super().config(), **options_config(self.hf))
+
+    def vg_items(self, data: DataConfig, filename: str):
+        """``(source, items)`` of one VG file, official or from its mirror."""
+        return load_vg(data, self.name, filename, self.hf[filename])
+
+
+class _VGAttributionTask(_VGTask):
     def build_cases(self, data):
         """Every VG-Attribution item; subgroup = the attribute pair."""
-        ann, items = load_vg(data, self.name, VG_ATTRIBUTION_FILE)
+        src, items = self.vg_items(data, VG_ATTRIBUTION_FILE)
         self._counts = {"n_in_file": len(items)}
-        return ann, [vg_case(ann, it, self.options(it), 0, attribute_group(it)) for it in items], {}
+        return src, [vg_case(src, it, self.options(it), 0, attribute_group(it)) for it in items], {}
 
     def options(self, item) -> list[str]:
         """The item's caption options in official order."""
@@ -312,7 +348,7 @@ class SnareAttributeOwnership(_VGAttributionTask):
 
 
 @register_task("snare_relationship_composition")
-class SnareRelationshipComposition(_SnareMatchTask):
+class SnareRelationshipComposition(_VGTask):
     """SNARE relationship composition (``Relationship_Composition``); drops symmetric relations."""
 
     official_name = "Relationship_Composition"
@@ -326,17 +362,17 @@ class SnareRelationshipComposition(_SnareMatchTask):
 
     def build_cases(self, data):
         """VG-Relation items whose relation is not in the official exclusion list."""
-        ann, items = load_vg(data, self.name, VG_RELATION_FILE)
+        src, items = self.vg_items(data, VG_RELATION_FILE)
         kept = [it for it in items if it.relation_name not in COMPOSITION_EXCLUDED]
         self._counts = {"n_in_file": len(items), "n_dropped_excluded_relations": len(items) - len(kept)}
-        cases = [vg_case(ann, it, relationship_composition_options(it.true_caption, it.false_caption,
+        cases = [vg_case(src, it, relationship_composition_options(it.true_caption, it.false_caption,
                                                                    it.relation_name), 0, it.relation_name)
                  for it in kept]
-        return ann, cases, {}
+        return src, cases, {}
 
 
 @register_task("snare_spatial_relationship")
-class SnareSpatialRelationship(_SnareMatchTask):
+class SnareSpatialRelationship(_VGTask):
     """SNARE multi-spatial relation (``Spatial_Relationship``): which of 4 relations fills the caption."""
 
     official_name = "Spatial_Relationship"
@@ -354,13 +390,13 @@ class SnareSpatialRelationship(_SnareMatchTask):
 
     def build_cases(self, data):
         """VG-Relation items whose relation is one of the 4 spatial relations; gold = its index."""
-        ann, items = load_vg(data, self.name, VG_RELATION_FILE)
+        src, items = self.vg_items(data, VG_RELATION_FILE)
         kept = [it for it in items if it.relation_name in SPATIAL_RELATIONS]
         self._counts = {"n_in_file": len(items), "n_kept_spatial": len(kept),
                         "per_relation": {r: sum(it.relation_name == r for it in kept) for r in SPATIAL_RELATIONS}}
-        cases = [vg_case(ann, it, spatial_options(it.true_caption, it.relation_name),
+        cases = [vg_case(src, it, spatial_options(it.true_caption, it.relation_name),
                          SPATIAL_RELATIONS.index(it.relation_name), it.relation_name) for it in kept]
-        return ann, cases, {}
+        return src, cases, {}
 
     def score(self, samples, responses, ctx):
         """Top-1/2/3 classification against the gold relation; per-option rates in the tables."""
@@ -386,7 +422,9 @@ class _SemanticStructureTask(_SnareMatchTask):
     Extra options: ``snare_seed`` (official run seed 1: perturbations are drawn from
     ``numpy.random.RandomState(snare_seed)`` in file order), ``pos_tagger`` (``spacy``: official
     ``en_core_web_sm``; ``file``: precomputed tags from ``pos_tags``; default: ``spacy`` on real
-    data, the bundled hand-written tags on ``--sample``), ``spacy_model`` and ``max_words`` (30).
+    data, the bundled hand-written tags on ``--sample``), ``spacy_model``, ``max_words`` (30), and
+    with ``--data-source hf`` the image mirrors ``hf_coco_images`` / ``hf_flickr30k_images`` (each
+    task reads the one of its dataset).
     """
 
     dataset: ClassVar[str] = ""
@@ -398,8 +436,10 @@ class _SemanticStructureTask(_SnareMatchTask):
                                                               "non-content words shuffled", "all words shuffled")))
 
     def __init__(self, ties: str = "earlier", snare_seed: int = 1, pos_tagger: str | None = None,
-                 pos_tags: str | None = None, spacy_model: str = DEFAULT_SPACY_MODEL, max_words: int = MAX_WORDS):
+                 pos_tags: str | None = None, spacy_model: str = DEFAULT_SPACY_MODEL, max_words: int = MAX_WORDS,
+                 hf_coco_images: str | None = None, hf_flickr30k_images: str | None = None):
         super().__init__(ties=ties)
+        self.hf_images = {"coco": hf_coco_images, "flickr30k": hf_flickr30k_images}
         if pos_tagger not in (None, "spacy", "file"):
             raise TaskError(f"task {self.name!r}: option pos_tagger={pos_tagger!r} is not 'spacy' or 'file'")
         if max_words < 1:
@@ -416,7 +456,8 @@ class _SemanticStructureTask(_SnareMatchTask):
         cfg = super().config()
         cfg.pop("min_subgroup")
         cfg.update({"snare_seed": self.snare_seed, "max_words": self.max_words,
-                    "pos_tagger": self._tagger_identity or {"pos_tagger": self.pos_tagger, "pos_tags": self.pos_tags}})
+                    "pos_tagger": self._tagger_identity or {"pos_tagger": self.pos_tagger, "pos_tags": self.pos_tags},
+                    f"hf_{self.dataset}_images": self.hf_images[self.dataset]})
         return cfg
 
     def cache_config(self) -> dict:
@@ -426,12 +467,12 @@ class _SemanticStructureTask(_SnareMatchTask):
     def build_cases(self, data):
         """Every (image, caption) of the Karpathy file with its seeded perturbations."""
         kind, tags = resolve_tagger(self.pos_tagger, self.pos_tags, self.dataset, data)
-        ann, cases, tagger = load_semantic(data, self.name, self.dataset,
+        src, cases, tagger = load_semantic(data, self.name, self.dataset,
                                            lambda: build_tagger(kind, tags, self.spacy_model),
-                                           self.snare_seed, self.max_words)
+                                           self.snare_seed, self.max_words, self.hf_images[self.dataset])
         self._tagger_identity = tagger.identity()
         self._counts = {"n_images": len({c.item for c in cases})}
-        return ann, cases, {"seed": self.snare_seed, "tagger": self._tagger_identity, "max_words": self.max_words}
+        return src, cases, {"seed": self.snare_seed, "tagger": self._tagger_identity, "max_words": self.max_words}
 
     def score(self, samples, responses, ctx):
         """Winner per case (first maximum) -> per-option win rates; official records per winning option."""

@@ -33,7 +33,10 @@ are ``random.sample`` with ``snare_seed`` and their ids are recorded), ``snare_s
 ``max_new_tokens`` (128, GPT-4V's ``max_tokens``; BLIP-2 used ``max_length=100``),
 ``temperature`` (0 = greedy; GPT-4V used 0.5), ``system_prompt`` (empty; GPT-4V used
 "You are a helpful assistant.") and ``image_position`` (``after`` the text, as GPT-4V's message,
-or ``before``). Semantic structure also takes the perturbation options of the matching task.
+or ``before``). Semantic structure also takes the perturbation options of the matching task. The
+data options of the matching tasks apply too (``--data-source hf`` with ``hf_relation``,
+``hf_attribution``, ``hf_crop``, ``hf_bbox_slack``, or ``hf_coco_images`` / ``hf_flickr30k_images``;
+see :mod:`mmharness.tasks.snare`); the data provenance is in the config under ``data``.
 """
 
 from __future__ import annotations
@@ -43,12 +46,13 @@ from typing import Callable, ClassVar, Sequence
 import numpy as np
 
 from ..loaders.aro import VG_ATTRIBUTION_FILE, VG_RELATION_FILE, VGItem
+from ..loaders.aro_hf import mirror_options, options_config
 from ..loaders.pos_taggers import DEFAULT_SPACY_MODEL, build_tagger
 from ..loaders.snare import (
     SnareCase,
     attribute_group,
+    case_image,
     fingerprint,
-    image_ref,
     load_semantic,
     load_vg,
     resolve_tagger,
@@ -108,13 +112,16 @@ class _SnareMllmTask(Task):
         self.system_prompt = system_prompt
         self.image_position = image_position
         self._n_items: int | None = None
+        self._images = None  # image source of Hugging Face mirror rows (set by load)
+        self._data_info: dict | None = None
 
     def config(self) -> dict:
         """Official setting, sampling, prompts and decoding options."""
         return {"official_task": self.official_name, "official_num": self.official_num, "subset": self.subset,
                 "snare_seed": self.snare_seed, "generation": self.params.as_dict(),
                 "system_prompt": self.system_prompt, "image_position": self.image_position,
-                "parse": "strict (primary) and legacy (official cascade)", "n_items_before_subset": self._n_items}
+                "parse": "strict (primary) and legacy (official cascade)", "n_items_before_subset": self._n_items,
+                "data": self._data_info}
 
     def cache_config(self) -> dict:
         """Everything that changes the prompts or the decoding."""
@@ -123,7 +130,7 @@ class _SnareMllmTask(Task):
 
     # ---------------------------------------------------------------- load
     def cases(self, data: DataConfig):
-        """``(annotation path, cases in official order, extra fingerprint inputs)``."""
+        """``(case source, cases in official order, extra fingerprint inputs)``."""
         raise NotImplementedError
 
     def question(self, case: SnareCase, g: int) -> P.Question:
@@ -138,10 +145,11 @@ class _SnareMllmTask(Task):
         Samples are in the official processing order; ``gold`` is the correct answer label and the
         request's reference is an answer text both parsers read as it (``yes``/``no``/``"k"``).
         """
-        ann, cases, extra = self.cases(data)
+        src, cases, extra = self.cases(data)
         if not cases:
-            raise TaskError(f"task {self.name!r}: no item of {ann} passes the {self.official_name} filter")
+            raise TaskError(f"task {self.name!r}: no item of {src.name} passes the {self.official_name} filter")
         self._n_items = len(cases)
+        self._images, self._data_info = src.images, src.info
         try:
             drawn = P.draw_questions(len(cases), self.subset, self.snare_seed,
                                      lambda i, g: self.question(cases[i], g), semantic=self.semantic)
@@ -154,15 +162,14 @@ class _SnareMllmTask(Task):
                 **c.meta(), "question": q.text, "kind": q.kind, "n_choices": q.n_options,
                 "answer": gold_answer(q.kind, q.gold)}))
         extra = dict(extra, seed=self.snare_seed, subset=self.subset)
-        return TaskData(samples=samples, fingerprint=fingerprint(ann, [cases[i] for i, _ in drawn], extra),
-                        source="sample" if data.sample else f"official:{ann}",
-                        kind="sample" if data.sample else "full")
+        return TaskData(samples=samples, fingerprint=fingerprint(src, [cases[i] for i, _ in drawn], extra),
+                        source=src.location, kind="sample" if data.sample else "full")
 
     # ---------------------------------------------------------------- request
     def request(self, sample: Sample) -> GenerateRequest:
         """``[system], user: [question text, image]`` (or image first), greedy by default."""
         m = sample.meta
-        image = image_ref(m["image"], m["bbox"])
+        image = case_image(m, self._images)
         parts = [m["question"], image] if self.image_position == "after" else [image, m["question"]]
         messages = ([Message("system", [self.system_prompt])] if self.system_prompt else []) + [Message("user", parts)]
         return GenerateRequest(messages=messages, params=self.params, reference=m["answer"])
@@ -214,14 +221,30 @@ class _SnareMllmTask(Task):
 # --------------------------------------------------------------------------- VG tasks
 
 
-def _vg_cases(task: _SnareMllmTask, data: DataConfig, filename: str, keep: Callable[[VGItem], bool]):
-    ann, items = load_vg(data, task.name, filename)
+class _VGMllm(_SnareMllmTask):
+    """An MLLM task on a VG file; adds the mirror options of the matching VG tasks
+    (``hf_relation``, ``hf_attribution``, ``hf_crop``, ``hf_bbox_slack``)."""
+
+    def __init__(self, subset: int | None = None, snare_seed: int = 1, max_new_tokens: int = 128,
+                 temperature: float = 0.0, system_prompt: str = "", image_position: str = "after",
+                 hf_relation: str | None = None, hf_attribution: str | None = None, hf_crop: str = "bbox",
+                 hf_bbox_slack: float = 0.0):
+        super().__init__(subset, snare_seed, max_new_tokens, temperature, system_prompt, image_position)
+        self.hf = mirror_options(self.name, hf_relation, hf_attribution, hf_crop, hf_bbox_slack)
+
+    def config(self) -> dict:
+        """Adds the mirror options."""
+        return dict(super().config(), **options_config(self.hf))
+
+
+def _vg_cases(task: _VGMllm, data: DataConfig, filename: str, keep: Callable[[VGItem], bool]):
+    src, items = load_vg(data, task.name, filename, task.hf[filename])
     group = (lambda it: it.relation_name) if filename == VG_RELATION_FILE else attribute_group
-    cases = [vg_case(ann, it, [it.true_caption, it.false_caption], 0, group(it)) for it in items if keep(it)]
-    return ann, cases, {}
+    cases = [vg_case(src, it, [it.true_caption, it.false_caption], 0, group(it)) for it in items if keep(it)]
+    return src, cases, {}
 
 
-class _AttributionMllm(_SnareMllmTask):
+class _AttributionMllm(_VGMllm):
     builder: ClassVar[Callable[[VGItem, int], P.Question]]
 
     def cases(self, data):
@@ -257,7 +280,7 @@ _register_vg("snare_attribute_ownership_mllm_yesno_respectively", "Attribute_Own
 
 
 @register_task("snare_relationship_composition_mllm")
-class SnareRelationshipCompositionMllm(_SnareMllmTask):
+class SnareRelationshipCompositionMllm(_VGMllm):
     """SNARE relationship composition, MLLM choice between a true/false caption and the 'and' caption."""
 
     official_name = "Relationship_Composition"
@@ -273,7 +296,7 @@ class SnareRelationshipCompositionMllm(_SnareMllmTask):
 
 
 @register_task("snare_spatial_relationship_mllm")
-class SnareSpatialRelationshipMllm(_SnareMllmTask):
+class SnareSpatialRelationshipMllm(_VGMllm):
     """SNARE multi-spatial relation, MLLM: fill the blanked relation with one of 4 options."""
 
     official_name = "Spatial_Relationship"
@@ -299,14 +322,17 @@ class _SemanticMllm(_SnareMllmTask):
     def __init__(self, subset: int | None = None, snare_seed: int = 1, max_new_tokens: int = 128,
                  temperature: float = 0.0, system_prompt: str = "", image_position: str = "after",
                  pos_tagger: str | None = None, pos_tags: str | None = None,
-                 spacy_model: str = DEFAULT_SPACY_MODEL, max_words: int = MAX_WORDS):
+                 spacy_model: str = DEFAULT_SPACY_MODEL, max_words: int = MAX_WORDS,
+                 hf_coco_images: str | None = None, hf_flickr30k_images: str | None = None):
         super().__init__(subset, snare_seed, max_new_tokens, temperature, system_prompt, image_position)
         self.pos_tagger, self.pos_tags, self.spacy_model, self.max_words = pos_tagger, pos_tags, spacy_model, max_words
+        self.hf_images = {"coco": hf_coco_images, "flickr30k": hf_flickr30k_images}
         self._tagger_identity: dict | None = None
 
     def config(self) -> dict:
-        """Adds the tagger actually used and max_words."""
-        return dict(super().config(), max_words=self.max_words, pos_tagger=self._tagger_identity)
+        """Adds the tagger actually used, max_words and the image mirror option."""
+        return dict(super().config(), max_words=self.max_words, pos_tagger=self._tagger_identity,
+                    **{f"hf_{self.dataset}_images": self.hf_images[self.dataset]})
 
     def cache_config(self) -> dict:
         """Adds the tagger identity (it changes the options)."""
@@ -315,11 +341,11 @@ class _SemanticMllm(_SnareMllmTask):
     def cases(self, data):
         """The official cases of this setting (see :meth:`_SnareMllmTask.cases`)."""
         kind, tags = resolve_tagger(self.pos_tagger, self.pos_tags, self.dataset, data)
-        ann, cases, tagger = load_semantic(data, self.name, self.dataset,
+        src, cases, tagger = load_semantic(data, self.name, self.dataset,
                                            lambda: build_tagger(kind, tags, self.spacy_model),
-                                           self.snare_seed, self.max_words)
+                                           self.snare_seed, self.max_words, self.hf_images[self.dataset])
         self._tagger_identity = tagger.identity()
-        return ann, cases, {"tagger": self._tagger_identity, "max_words": self.max_words}
+        return src, cases, {"tagger": self._tagger_identity, "max_words": self.max_words}
 
     def question(self, case, g):
         """The official question for the drawn position ``g``."""

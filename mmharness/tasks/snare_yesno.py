@@ -23,6 +23,10 @@ the ``generate`` capability does not express: a documented difference. Metrics: 
 yes/no parse (alternative), and the rates of answers containing neither yes nor no.
 The repository's LLaVA wrapper builds every question from the last option (a nested-loop bug);
 that is not reproduced.
+
+Both stages accept the VG data options of the matching tasks (``--data-source hf`` with
+``hf_relation``, ``hf_attribution``, ``hf_crop``, ``hf_bbox_slack``; see :mod:`mmharness.tasks.snare`);
+run them on the same data so that the description ids match.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from typing import ClassVar, Sequence
 import numpy as np
 
 from ..loaders.aro import VG_ATTRIBUTION_FILE, VG_RELATION_FILE
-from ..loaders.snare import image_ref, load_vg
+from ..loaders.aro_hf import mirror_options, options_config
+from ..loaders.snare import case_image, load_vg
 from ..loaders.snare_prompts import DESCRIBE_PROMPT, blip2_followup, blip2_question
 from ..metrics.bootstrap import bootstrap_samples, percentile_interval
 from ..registry import register_group, register_task
@@ -74,27 +79,36 @@ class SnareDescribeVG(Task):
     metric_specs = (MetricSpec("empty_rate", False, chance=None, official=False,
                                description="Fraction of empty descriptions (a wiring check; stage 1 has no score)."),)
 
-    def __init__(self, max_new_tokens: int = 30):
+    def __init__(self, max_new_tokens: int = 30, hf_relation: str | None = None, hf_attribution: str | None = None,
+                 hf_crop: str = "bbox", hf_bbox_slack: float = 0.0):
         self.params = _params(max_new_tokens)
+        self.hf = mirror_options(self.name, hf_relation, hf_attribution, hf_crop, hf_bbox_slack)
+        self._images: dict = {}
+        self._data_info: dict | None = None
 
     def config(self) -> dict:
-        """The prompt and decoding options."""
-        return {"prompt": DESCRIBE_PROMPT, "generation": self.params.as_dict()}
+        """The prompt, decoding options and where each VG file came from."""
+        return {"prompt": DESCRIBE_PROMPT, "generation": self.params.as_dict(), **options_config(self.hf),
+                "data": self._data_info}
 
     def load(self, data: DataConfig) -> TaskData:
         """One sample per item of both VG files (ids ``relation:NNNNN`` and ``attribution:NNNNN``)."""
-        samples, h = [], hashlib.sha256()
+        samples, h, locations, self._data_info = [], hashlib.sha256(), [], {}
         for prefix, filename in DESCRIBE_SOURCES.items():
-            ann, items = load_vg(data, self.name, filename)
-            h.update(ann.read_bytes())
+            src, items = load_vg(data, self.name, filename, self.hf[filename])
+            h.update(src.content.encode())
+            self._images[prefix], self._data_info[prefix] = src.images, src.info
+            locations.append(src.location)
             samples += [Sample(id=f"{prefix}:{it.index:05d}", gold=it.true_caption,
-                               meta={"image": it.image_file, "bbox": list(it.bbox)}) for it in items]
-        return TaskData(samples, h.hexdigest()[:20], "sample" if data.sample else f"official:{data.root}",
+                               meta={"image": it.image_file, "bbox": list(it.bbox), "source": prefix,
+                                     **({"row": it.image_row} if it.image_row is not None else {})})
+                        for it in items]
+        return TaskData(samples, h.hexdigest()[:20], "sample" if data.sample else " + ".join(locations),
                         "sample" if data.sample else "full")
 
     def request(self, sample: Sample) -> GenerateRequest:
         """``user: [image crop, DESCRIBE_PROMPT]``; the oracle answers with the true caption."""
-        img = image_ref(sample.meta["image"], sample.meta["bbox"])
+        img = case_image(sample.meta, self._images.get(sample.meta.get("source")))
         return GenerateRequest(messages=[Message("user", [img, DESCRIBE_PROMPT])], params=self.params,
                                reference=sample.gold)
 
@@ -148,12 +162,17 @@ class _SnareYesNo(Task):
     matching: ClassVar[type[_SnareMatchTask]]
     prefix: ClassVar[str] = ""
 
-    def __init__(self, descriptions: str | None = None, max_new_tokens: int = 30, min_subgroup: int = 25):
+    def __init__(self, descriptions: str | None = None, max_new_tokens: int = 30, min_subgroup: int = 25,
+                 hf_relation: str | None = None, hf_attribution: str | None = None, hf_crop: str = "bbox",
+                 hf_bbox_slack: float = 0.0):
         self.descriptions = descriptions
         self.params = _params(max_new_tokens)
         self.min_subgroup = int(min_subgroup)
         self._sha: str | None = None
-        self._matching = self.matching(min_subgroup=min_subgroup)
+        self._matching = self.matching(min_subgroup=min_subgroup, hf_relation=hf_relation,
+                                       hf_attribution=hf_attribution, hf_crop=hf_crop, hf_bbox_slack=hf_bbox_slack)
+        self._images = None
+        self._data_info: dict | None = None
 
     @classmethod
     def specs(cls) -> tuple[MetricSpec, ...]:
@@ -173,10 +192,11 @@ class _SnareYesNo(Task):
         return tuple(out)
 
     def config(self) -> dict:
-        """Descriptions file (and hash), decoding, subgroup cut-off."""
+        """Descriptions file (and hash), decoding, subgroup cut-off, data options and provenance."""
         return {"official_task": self.matching.official_name, "descriptions": self.descriptions,
                 "descriptions_sha256": self._sha, "generation": self.params.as_dict(),
-                "min_subgroup": self.min_subgroup, "describe_prompt": DESCRIBE_PROMPT}
+                "min_subgroup": self.min_subgroup, "describe_prompt": DESCRIBE_PROMPT,
+                **options_config(self._matching.hf), "data": self._data_info}
 
     def cache_config(self) -> dict:
         """The descriptions are part of every prompt."""
@@ -192,11 +212,12 @@ class _SnareYesNo(Task):
                 f"snare_describe_vg_<...>.jsonl")
         desc = read_descriptions(self.descriptions)
         self._sha = hashlib.sha256(Path(self.descriptions).read_bytes()).hexdigest()[:20]
-        ann, cases, _ = self._matching.build_cases(data)
+        src, cases, _ = self._matching.build_cases(data)
+        self._images, self._data_info = src.images, src.info
         missing = [c.id for c in cases if f"{self.prefix}:{c.id}" not in desc]
         if missing:
             raise TaskError(f"descriptions file {self.descriptions} has no description for {len(missing)} item(s) of "
-                            f"{ann.name} (first: {self.prefix}:{missing[0]}); it must come from snare_describe_vg on "
+                            f"{src.name} (first: {self.prefix}:{missing[0]}); it must come from snare_describe_vg on "
                             f"the same data")
         samples = []
         for c in cases:
@@ -205,13 +226,14 @@ class _SnareYesNo(Task):
                 q = blip2_question(opt)
                 samples.append(Sample(id=f"{c.id}:{j}", gold=int(j == c.gold), meta={
                     "item": c.id, "option": j, "n_options": len(c.options), "group": c.group, "item_gold": c.gold,
-                    "image": c.image_file, "bbox": list(c.bbox), "question": q, "prompt": blip2_followup(d, q)}))
-        fp = hashlib.sha256(ann.read_bytes() + self._sha.encode()).hexdigest()[:20]
-        return TaskData(samples, fp, "sample" if data.sample else f"official:{ann}", "sample" if data.sample else "full")
+                    "image": c.image_file, "bbox": list(c.bbox), "question": q, "prompt": blip2_followup(d, q),
+                    **({"row": c.image_row} if c.image_row is not None else {})}))
+        fp = hashlib.sha256((src.content + self._sha).encode()).hexdigest()[:20]
+        return TaskData(samples, fp, src.location, "sample" if data.sample else "full")
 
     def request(self, sample: Sample) -> GenerateRequest:
         """``user: [image crop, second prompt]``; the oracle answers yes for the correct option."""
-        img = image_ref(sample.meta["image"], sample.meta["bbox"])
+        img = case_image(sample.meta, self._images)
         return GenerateRequest(messages=[Message("user", [img, sample.meta["prompt"]])], params=self.params,
                                reference="yes" if sample.gold else "no")
 
