@@ -404,3 +404,21 @@ def test_karpathy_mirror_errors(tmp_path):
     with pytest.raises(TaskError, match=r"entry 1 \(image 'val2014/COCO_val2014_000000900002.jpg'\): no row of "
                                         r"Hugging Face mirror bitmind/MS-COCO has this file name"):
         _semantic(SnareSemanticStructureCoco, "coco").load(DataConfig(root=root, source="hf"))
+
+
+def test_row_table_sees_files_rewritten_at_the_same_path(tmp_path):
+    """The per-process row cache is keyed by the files' size and mtime, not by the path alone."""
+    import datasets
+
+    from mmharness.loaders.hf_rows import RowTable
+
+    f = tmp_path / "test-00000-of-00001.parquet"
+    datasets.Dataset.from_dict({"caption": ["a", "b"]}).to_parquet(str(f))
+    assert RowTable(f"parquet:{f}", ["caption"]).column("caption") == ["a", "b"]
+    import os
+    import time
+
+    time.sleep(0.01)
+    datasets.Dataset.from_dict({"caption": ["x", "y", "z"]}).to_parquet(str(f))
+    os.utime(f, ns=(time.time_ns(), time.time_ns()))
+    assert RowTable(f"parquet:{f}", ["caption"]).column("caption") == ["x", "y", "z"]

@@ -78,19 +78,20 @@ class RowTable:
         self.row_filter = row_filter
         self.required = tuple(required)
         self.label = label
+        self._stat = _stat_signature(location)  # files rewritten at the same path get a new cache key
         self.fingerprint = self._open().fingerprint
 
     # ------------------------------------------------------------ pickling
     def __getstate__(self):
         return {"location": self.location, "text_columns": self.text_columns,
                 "row_filter": self.row_filter, "required": self.required, "label": self.label,
-                "fingerprint": self.fingerprint}
+                "fingerprint": self.fingerprint, "_stat": self._stat}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
 
     def _key(self) -> tuple:
-        return (self.location, self.text_columns, self.row_filter)
+        return (self.location, self.text_columns, self.row_filter, getattr(self, "_stat", ()))
 
     def _open(self) -> _Opened:
         key = self._key()
@@ -139,6 +140,21 @@ class RowTable:
     def describe(self, i: int) -> str:
         """``row <i> of <label> <location>``."""
         return f"row {i} of {self.label} {self.location}"
+
+
+def _stat_signature(location: str) -> tuple:
+    """(name, size, mtime) of the local files behind ``location`` (``parquet:`` files, or the
+    ``disk:`` folder searched recursively); empty for ``hub:`` ids. Part of the per-process cache
+    key, so files rewritten at the same path are read again."""
+    kind, _, where = location.partition(":")
+    if kind == "parquet":
+        files = [Path(f) for f in where.split("|")]
+    elif kind == "disk":
+        root = Path(where.split("#", 1)[0])
+        files = sorted(f for f in root.rglob("*") if f.is_file()) if root.is_dir() else []
+    else:
+        return ()
+    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
 
 
 def _row_group(op: _Opened, chunk: int, group: int, column: str, key: tuple):
