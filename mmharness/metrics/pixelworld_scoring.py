@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Sequence
 
 from . import pixelworld as P
+from . import tablebench_viz as V
 from .correlation import macro_f1, matthews, pearson, spearman
 from .text import exact_match, record_scores, tablebench_rouge_l
 
@@ -40,8 +41,9 @@ FALLBACKS = ("none", "random")
 class ScoredItem:
     """One response to score: its sub-task, raw output, gold ``Answer`` string and extras.
 
-    ``group`` is the MultiRC question key; ``passed`` the MBPP execution result (set by the task,
-    which runs the code; metrics never execute anything).
+    ``group`` is the MultiRC question key; ``passed`` the MBPP execution result and ``execution``
+    the TableBench Visualization verdict (``{"scorer", "ecr@1", "pass@1"}``), both set by the task,
+    which runs the code; metrics never execute anything.
     """
 
     subset: str
@@ -49,6 +51,7 @@ class ScoredItem:
     answer: Any
     group: Any = None
     passed: bool | None = None
+    execution: dict | None = None
 
 
 class DatasetProtocol:
@@ -179,25 +182,59 @@ class MBPP(DatasetProtocol):
 
 
 class TableBench(DatasetProtocol):
-    """TableBench: ROUGE-L (TableBench ``QAMetric``) per question type, mean over types.
+    """TableBench: ROUGE-L (TableBench ``QAMetric``) for FactChecking, NumericalReasoning and
+    DataAnalysis; Visualization by executing the chart code (the task runs it in the sandbox and
+    sets ``item.execution``; see :mod:`mmharness.metrics.tablebench_viz`). Mean over the types.
 
-    Visualization (chart code scored by execution, ecr@1 and pass@1) is not implemented here.
+    Visualization metrics: with the ``pixelworld`` evaluator (PixelWorld's numbers) ``ecr@1`` and
+    ``pass@1``, sub-task score = their mean (PixelWorld's ``GetResult``); with the ``tablebench``
+    evaluator ``pass@1`` alone (TableBench reports Pass@1 as the Visualization score).
     """
 
     name, cls_name = "TableBench", "TableBenchDataset"
     subsets = ("DataAnalysis", "NumericalReasoning", "Visualization", "FactChecking")
     metric_names = ("rouge_l",)
+    VIZ = "Visualization"
 
     def parse(self, subset, output):
         return P.parse_tablebench(output)
 
     def unparsed(self, subset, output, parsed):
+        if subset == self.VIZ:  # no code block for either official extractor
+            return not V.extract_code_pixelworld(parsed).strip() and not V.extract_code_tablebench(output)
         return "Answer:" not in output
 
+    def gold(self, subset, answer):
+        if subset == self.VIZ:
+            V.check_reference(answer)
+        return answer
+
+    @staticmethod
+    def _execution(item) -> dict:
+        if not item.execution:
+            raise ValueError("TableBench Visualization item scored without an execution verdict")
+        return item.execution
+
     def item_score(self, item, parsed):
+        if item.subset == self.VIZ:
+            ex = self._execution(item)
+            if ex["scorer"] == "pixelworld":
+                return (float(ex["ecr@1"]) + float(ex["pass@1"])) / 2
+            return float(ex["pass@1"])
         return tablebench_rouge_l(parsed, str(item.answer))
 
+    def subset_metrics(self, subset, items, parsed, *, fallback="none", rng=None):
+        if subset != self.VIZ:
+            return super().subset_metrics(subset, items, parsed, fallback=fallback, rng=rng)
+        ex = [self._execution(it) for it in items]
+        passed = sum(float(e["pass@1"]) for e in ex) / len(ex)
+        if ex[0]["scorer"] == "pixelworld":
+            return {"ecr@1": sum(float(e["ecr@1"]) for e in ex) / len(ex), "pass@1": passed}
+        return {"pass@1": passed}
+
     def reference_response(self, subset, answer, extra=None):
+        if subset == self.VIZ:
+            return V.gold_chart_code(str(answer), (extra or {}).get("chart_type"))
         return f"Final Answer: {answer}"
 
 

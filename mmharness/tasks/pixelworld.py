@@ -9,21 +9,29 @@ Protocol (``specs/pixelworld.md``; Lyu, Ma & Chen, *PixelWorld*, arXiv:2501.1933
   question in the image.``), in one user message, image first as the official Qwen2-VL wrapper
   does. Only ``Images[0]`` is sent, except for Wiki-SS QA and SlidesVQA which send all images.
   ``pixel_source=render`` renders ``Text_Prompt`` locally instead (:mod:`mmharness.render.text_image`,
-  seeded per item; only for datasets whose pixel input *is* the rendered prompt).
+  seeded per item; only for datasets whose pixel input *is* the rendered prompt, and TableBench,
+  whose prompt is rendered around the table image as the official ``table_img`` mode does);
+* ``semi`` mode (TableBench only, on by default there): the table as an image and the rest of the
+  prompt as text -- PixelWorld's ``format_prompt`` for ``semi`` (:func:`mmharness.loaders.tablebench.semi_prompt`)
+  after the image. The release has no semi images: the table is drawn locally
+  (:mod:`mmharness.render.table_image`, the official ``dataframe_image`` style) on a seeded canvas
+  (:func:`~mmharness.render.text_image.render_text_image` with ``"<img>"``, the official call).
 
 Parsing and metrics are identical across modes (:mod:`mmharness.metrics.pixelworld_scoring`): the
 official per-dataset parsers, sub-task metrics, sub-task score = mean of its metric values,
-dataset score = unweighted mean over sub-tasks. Each task reports ``score_text``, ``score_img``
-and ``delta_img_minus_text`` (with paired-bootstrap CIs where per-item scores exist), the
-unparsed rate per mode, and per-sub-task tables. Items stay paired: sample ids are
-``<ID>|text`` and ``<ID>|img``.
+dataset score = unweighted mean over sub-tasks. Each task reports ``score_<mode>`` and
+``delta_<mode>_minus_text`` for img (and semi) (with paired-bootstrap CIs where per-item scores
+exist), the unparsed rate per mode, and per-sub-task tables. Items stay paired: sample ids are
+``<ID>|text``, ``<ID>|img`` (and ``<ID>|semi``).
 
-Code execution (MBPP pass@1) happens only with ``allow_code_execution=true``, in the sandbox of
+Code execution happens only with ``allow_code_execution=true``, in the sandbox of
 :mod:`mmharness.sandbox` (subprocess, timeout, memory/CPU/file-size limits, no network, temporary
-directory); without the option the MBPP task refuses to run. TableBench ``Visualization`` (chart
-code scored by execution) is not implemented: its rows are left out by default, with a note.
+directory): MBPP pass@1 (without the option the MBPP task refuses to run) and TableBench
+``Visualization`` (chart code run and its chart data compared with the gold ``y_references``,
+:mod:`mmharness.metrics.tablebench_viz`; without the option those rows are left out, with a note,
+and the TableBench score is the mean of the other three categories).
 
-Decoding: greedy; ``max_new_tokens`` 4096 (text) and 1024 (img), the paper's Qwen2-VL settings.
+Decoding: greedy; ``max_new_tokens`` 4096 (text) and 1024 (img, semi), the paper's Qwen2-VL settings.
 """
 
 from __future__ import annotations
@@ -48,21 +56,26 @@ from ..metrics.pixelworld_scoring import (
     subset_score,
 )
 from ..registry import did_you_mean, register_group, register_task
+from ..render.table_image import RenderedTable, resolve_table_fonts
 from ..render.text_image import PRESETS, RenderedText, RenderError, resolve_font
 from ..requests import Capability, GenerateRequest, GenerationParams, ImageArray, Message, TextResponse
 from ..task import DataConfig, MetricSpec, MetricValue, Sample, ScoreContext, Task, TaskData, TaskError, TaskResult
 
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "samples" / "pixelworld"
-MODES = ("text", "img")
+MODES = ("text", "img", "semi")
+#: modes compared with text (a ``delta_<mode>_minus_text`` each)
+PIXEL_MODES = ("img", "semi")
 PIXEL_SOURCES = ("dataset", "render")
-#: datasets whose pixel-mode image is the rendered full prompt (so it can be re-rendered locally)
-RENDERABLE = ("GSM8KDataset", "MMLUProDataset", "ARCDataset", "GLUEDataset", "SuperGLUEDataset", "MBPPDataset")
+#: datasets whose pixel-mode image is the rendered full prompt (so it can be re-rendered locally);
+#: TableBench's is the prompt rendered around the table image
+RENDERABLE = ("GSM8KDataset", "MMLUProDataset", "ARCDataset", "GLUEDataset", "SuperGLUEDataset", "MBPPDataset",
+              "TableBenchDataset")
 #: datasets whose pixel mode sends every image of the row
 MULTI_IMAGE = ("WikiSS_QADataset", "SlidesVQADataset")
-NOT_IMPLEMENTED_SUBSETS = {"TableBenchDataset": {"Visualization": (
-    "TableBench Visualization is scored by executing the model's chart code and comparing bar heights "
-    "(ecr@1, pass@1); that is not implemented in this harness")}}
+#: the only dataset with a ``semi`` mode
+SEMI_DATASET = "TableBenchDataset"
+TABLE_RENDERER = "mmharness.render.table_image (Pillow, dataframe_image style; official: dataframe_image + Chrome)"
 
 _BASE_TEMPLATE = "Please only provide your final answer after 'Answer:'.\nPlease use the following template:\nAnswer:[TODO]"
 _COT_TEMPLATE = ("Please first reason step by step, then only provide your final answer after 'Answer:'.\n"
@@ -115,6 +128,19 @@ def _specs(name: str, lo: float) -> tuple[MetricSpec, ...]:
     return tuple(specs)
 
 
+def _semi_specs(name: str) -> tuple[MetricSpec, ...]:
+    return (
+        MetricSpec("score_semi", True, (0.0, 1.0), None, True, "fraction",
+                   f"{name} score in semi mode (the table as an image, the question as text), same parser "
+                   f"and metrics."),
+        MetricSpec("delta_semi_minus_text", True, (-1.0, 1.0), 0.0, True, "fraction",
+                   "score_semi - score_text (negative: the model loses accuracy when reading the table "
+                   "from pixels)."),
+        MetricSpec("unparsed_rate_semi", False, (0.0, 1.0), None, False, "fraction",
+                   "Semi mode: fraction of outputs the official parser could not map (see unparsed_rate_text)."),
+    )
+
+
 _STRICT_SPECS = (
     MetricSpec("score_strict_text", True, (0.0, 1.0), None, False, "fraction",
                "Corrected MathVerse accuracy (text): an unparseable output never counts as correct."),
@@ -136,10 +162,10 @@ class _PixelWorldBase(Task):
                  fallback_seed: int = 0, subsets: str | None = None, max_new_tokens_text: int = 4096,
                  max_new_tokens_img: int = 1024):
         self.protocol_obj: DatasetProtocol = PROTOCOLS[self.dataset_cls]
-        if "semi" in _split_list(modes, "modes"):
-            raise TaskError(f"task {self.name!r}: the 'semi' mode (TableBench: the table as an image rendered with "
-                            f"dataframe_image, the question as text) is not implemented; use modes=text+img")
-        self.modes = _split_list(modes, f"task {self.name!r}: option modes", MODES) or MODES
+        self.modes = _split_list(modes, f"task {self.name!r}: option modes", MODES) or ("text", "img")
+        if "semi" in self.modes and self.dataset_cls != SEMI_DATASET:
+            raise TaskError(f"task {self.name!r}: the 'semi' mode (the table as an image, the question as text) "
+                            f"exists only for TableBench (pixelworld_tablebench); use modes=text+img")
         if pixel_source not in PIXEL_SOURCES:
             raise TaskError(f"task {self.name!r}: pixel_source={pixel_source!r}; expected one of {list(PIXEL_SOURCES)}")
         if pixel_source == "render" and self.dataset_cls not in RENDERABLE:
@@ -155,45 +181,58 @@ class _PixelWorldBase(Task):
         self.render_preset = render_preset
         self.render_seed = int(render_seed)
         self.render_font = render_font
-        if pixel_source == "render" and "img" in self.modes:
+        if (pixel_source == "render" and "img" in self.modes) or "semi" in self.modes:
             try:
                 self._font_path = resolve_font(render_font)
+                if self.dataset_cls == SEMI_DATASET:
+                    self._table_fonts = resolve_table_fonts(render_font)
             except RenderError as e:
                 raise TaskError(f"task {self.name!r}: {e}") from None
         self.fallback = fallback
         self.fallback_seed = int(fallback_seed)
         self.subsets = _split_list(subsets, f"task {self.name!r}: option subsets", self.protocol_obj.subsets)
         for s in self.subsets:
-            if s in NOT_IMPLEMENTED_SUBSETS.get(self.dataset_cls, {}):
-                raise TaskError(f"task {self.name!r}: {NOT_IMPLEMENTED_SUBSETS[self.dataset_cls][s]}; "
-                                f"leave {s} out of subsets")
+            if s in self.unavailable_subsets():
+                raise TaskError(f"task {self.name!r}: {self.unavailable_subsets()[s]}; leave {s} out of subsets")
         self.max_new_tokens = {"text": int(max_new_tokens_text), "img": int(max_new_tokens_img)}
-        self.primary_metric = "score_img" if "img" in self.modes else "score_text"
+        if "semi" in self.modes:  # sent through the vision path in the official code
+            self.max_new_tokens["semi"] = int(max_new_tokens_img)
+        self.primary_metric = next(f"score_{m}" for m in ("img", "semi", "text") if m in self.modes)
         self._table = None
         self._images = None
         self._excluded: dict[str, int] = {}
 
+    def unavailable_subsets(self) -> dict[str, str]:
+        """Sub-tasks this configuration cannot score -> why (left out at load, refused in ``subsets``)."""
+        return {}
+
     # ---------------------------------------------------------------- identity
     def config(self) -> dict:
         """Everything that changes prompts or scores (recorded in results)."""
-        return {"dataset": self.dataset_cls, "modes": list(self.modes), "pixel_source": self.pixel_source,
-                "render": ({"preset": self.render_preset, "seed": self.render_seed,
-                            "font": getattr(self, "_font_path", self.render_font)}
-                           if self.pixel_source == "render" else None),
-                "fallback": self.fallback, "fallback_seed": self.fallback_seed if self.fallback == "random" else None,
-                "subsets": list(self.subsets) or None, "max_new_tokens": dict(self.max_new_tokens),
-                "decoding": "greedy", "image_position": "before text",
-                "official_template": self.protocol_obj.official_template}
+        c = {"dataset": self.dataset_cls, "modes": list(self.modes), "pixel_source": self.pixel_source,
+             "render": ({"preset": self.render_preset, "seed": self.render_seed,
+                         "font": getattr(self, "_font_path", self.render_font)}
+                        if self.pixel_source == "render" else None),
+             "fallback": self.fallback, "fallback_seed": self.fallback_seed if self.fallback == "random" else None,
+             "subsets": list(self.subsets) or None, "max_new_tokens": dict(self.max_new_tokens),
+             "decoding": "greedy", "image_position": "before text",
+             "official_template": self.protocol_obj.official_template}
+        if "semi" in self.modes:
+            c["semi"] = {"table_renderer": TABLE_RENDERER, "table_fonts": list(self._table_fonts),
+                         "canvas": {"preset": self.render_preset, "seed": self.render_seed, "font": self._font_path},
+                         "prompt": "PixelWorld format_prompt(mode='semi'): text without the table + "
+                                   "'Read the table in the image'"}
+        return c
 
     def cache_config(self) -> dict:
         """Prompt-side options only (fallback and scoring options do not change responses)."""
         c = self.config()
-        return {k: c[k] for k in ("dataset", "pixel_source", "render", "max_new_tokens")}
+        return {k: c[k] for k in ("dataset", "pixel_source", "render", "max_new_tokens", "semi") if k in c}
 
     def metric_spec(self, name: str) -> MetricSpec:
         """The task's metric specs (GLUE's range includes negative correlations)."""
         lo = -1.0 if self.dataset_cls == "GLUEDataset" else 0.0
-        for m in _specs(self.protocol_obj.name, lo) + _STRICT_SPECS:
+        for m in _specs(self.protocol_obj.name, lo) + _STRICT_SPECS + _semi_specs(self.protocol_obj.name):
             if m.name == name:
                 return m
         raise KeyError(name)
@@ -202,7 +241,8 @@ class _PixelWorldBase(Task):
     def metric_specs(self) -> tuple[MetricSpec, ...]:  # type: ignore[override]
         lo = -1.0 if self.dataset_cls == "GLUEDataset" else 0.0
         extra = _STRICT_SPECS if isinstance(self.protocol_obj, MathVerse) else ()
-        return _specs(self.protocol_obj.name, lo) + extra
+        semi = _semi_specs(self.protocol_obj.name) if self.dataset_cls == SEMI_DATASET else ()
+        return _specs(self.protocol_obj.name, lo) + extra + semi
 
     # ---------------------------------------------------------------- load
     def load(self, data: DataConfig) -> TaskData:
@@ -216,10 +256,10 @@ class _PixelWorldBase(Task):
         else:
             table = find_pixelworld(data.root, self.dataset_cls, data.source)
         cols = {c: table.column(c) for c in ("ID", "Subset", "Text_Prompt", "Img_Prompt", "Image_Pathes",
-                                              "Answer", "Code")}
+                                              "Answer", "Code", "chart_type")}
         proto = self.protocol_obj
         wanted = set(self.subsets) if self.subsets else None
-        not_impl = NOT_IMPLEMENTED_SUBSETS.get(self.dataset_cls, {})
+        not_impl = self.unavailable_subsets()
         samples: list[Sample] = []
         seen: set[str] = set()
         excluded: dict[str, int] = {}
@@ -251,6 +291,7 @@ class _PixelWorldBase(Task):
             meta = {"row": i, "item": item, "subset": subset, "text_prompt": prompt,
                     "img_prompt": cols["Img_Prompt"][i] or "Please answer the question in the image.",
                     "template": detect_template(prompt), "group": group, "code": cols["Code"][i]}
+            meta.update(self.row_meta(where, subset, prompt, cols["Answer"][i], cols["chart_type"][i]))
             for mode in self.modes:
                 samples.append(Sample(id=f"{item}|{mode}", gold=cols["Answer"][i], meta={**meta, "mode": mode}))
         if not samples:
@@ -266,25 +307,41 @@ class _PixelWorldBase(Task):
                         source="sample" if data.sample else table.location,
                         kind="sample" if data.sample else "full")
 
+    def row_meta(self, where: str, subset: str, prompt: str, answer: Any, chart_type: Any) -> dict:
+        """Dataset-specific per-row fields added to every sample's ``meta`` (validated at load)."""
+        return {}
+
     # ---------------------------------------------------------------- request
     def request(self, sample: Sample) -> GenerateRequest:
-        """Text mode: ``[Text_Prompt]``; img mode: ``[image(s)..., Img_Prompt]``. Greedy decoding.
-        ``reference`` is a response the official parser maps to the gold answer (for ``oracle``)."""
+        """Text mode: ``[Text_Prompt]``; img mode: ``[image(s)..., Img_Prompt]``; semi mode (TableBench):
+        ``[table image, semi prompt]``. Greedy decoding. ``reference`` is a response the official
+        parser maps to the gold answer (for ``oracle``)."""
         if self._images is None:
             raise TaskError(f"task {self.name!r}: call load() before request()")
         m = sample.meta
         mode = m["mode"]
+        name = f"PixelWorld {self.dataset_cls} item {m['item']}"
         if mode == "text":
             parts: list[Any] = [m["text_prompt"]]
+        elif mode == "semi":
+            parts = [RenderedTable("<img>", m["table_json"], seed=_stable_int(self.render_seed, m["item"], "semi"),
+                                   preset=self.render_preset, font=self.render_font, table_font=self.render_font,
+                                   name=f"{name} (semi: table)"),
+                     m["semi_prompt"]]
+        elif self.pixel_source == "render" and self.dataset_cls == SEMI_DATASET:
+            parts = [RenderedTable(m["img_render_prompt"], m["table_json"],
+                                   seed=_stable_int(self.render_seed, m["item"]), preset=self.render_preset,
+                                   font=self.render_font, table_font=self.render_font, name=name),
+                     m["img_prompt"]]
         elif self.pixel_source == "render":
             parts = [RenderedText(m["text_prompt"], seed=_stable_int(self.render_seed, m["item"]),
-                                  preset=self.render_preset, font=self.render_font,
-                                  name=f"PixelWorld {self.dataset_cls} item {m['item']}"),
+                                  preset=self.render_preset, font=self.render_font, name=name),
                      m["img_prompt"]]
         else:
             n = self._n_images(m["row"])
             parts = [ImageArray(self._images, m["row"] * MAX_IMAGES + k) for k in range(n)] + [m["img_prompt"]]
-        ref = self.protocol_obj.reference_response(m["subset"], sample.gold, {"code": m.get("code")})
+        ref = self.protocol_obj.reference_response(m["subset"], sample.gold,
+                                                   {"code": m.get("code"), "chart_type": m.get("chart_type")})
         return GenerateRequest(messages=[Message("user", parts)],
                                params=GenerationParams(max_new_tokens=self.max_new_tokens[mode]), reference=ref)
 
@@ -295,9 +352,19 @@ class _PixelWorldBase(Task):
         return max(1, min(len(cells), MAX_IMAGES))
 
     # ---------------------------------------------------------------- score
-    def execution_results(self, items: list[ScoredItem], parsed: list[Any]) -> list[dict] | None:
-        """Hook for datasets whose metric executes code (MBPP); None elsewhere."""
+    def execution_results(self, items: list[ScoredItem], parsed: list[Any],
+                          samples: list[Sample]) -> list[dict | None] | None:
+        """Hook for datasets whose metric executes code (MBPP, TableBench Visualization); None elsewhere.
+
+        Returns one entry per item: None (nothing executed) or a dict with ``status`` (counted in
+        ``tables.code_execution``), ``log`` (merged into the item's per-sample record) and
+        ``passed`` (MBPP) or ``execution`` (TableBench: the verdict that scores the item); it may
+        also carry ``all`` (every evaluator's verdict, see :meth:`extra_tables`)."""
         return None
+
+    def extra_tables(self, executions: dict[str, list[dict]]) -> dict:
+        """Extra result tables from the execution entries of each mode (default: none)."""
+        return {}
 
     def score(self, samples: Sequence[Sample], responses: Sequence[Any], ctx: ScoreContext) -> TaskResult:
         """Parse, score per sub-task and mode, aggregate, compare modes (see the module docstring)."""
@@ -317,6 +384,7 @@ class _PixelWorldBase(Task):
             raise TaskError(f"task {self.name!r}: no response to score")
 
         exec_info: dict[str, dict] = {}
+        executions: dict[str, list[dict]] = {}
         per_item_scores: dict[str, dict[str, float]] = {m: {} for m in self.modes}
         strict_scores: dict[str, dict[str, float]] = {m: {} for m in self.modes}
         per_sample_extra: dict[str, dict] = {}
@@ -330,16 +398,18 @@ class _PixelWorldBase(Task):
                 continue
             items = [it for _, it, _, _ in rows]
             parsed = [p for _, _, p, _ in rows]
-            ex = self.execution_results(items, parsed)
+            ex = self.execution_results(items, parsed, [s for s, *_ in rows])
             if ex is not None:
-                for it, e in zip(items, ex):
-                    it.passed = e["passed"]
-                for (s, *_), e in zip(rows, ex):
-                    per_sample_extra[s.id] = {"exec_status": e["status"], "exec_detail": e["detail"]}
                 statuses: dict[str, int] = {}
-                for e in ex:
+                for (s, it, *_), e in zip(rows, ex):
+                    if e is None:
+                        continue
+                    it.passed = e.get("passed")
+                    it.execution = e.get("execution")
+                    per_sample_extra[s.id] = dict(e.get("log", {}))
                     statuses[e["status"]] = statuses.get(e["status"], 0) + 1
                 exec_info[mode] = statuses
+                executions[mode] = [e for e in ex if e is not None]
             sub_scores: dict[str, float] = {}
             for sub in subset_order:
                 idx = [k for k, it in enumerate(items) if it.subset == sub]
@@ -376,18 +446,20 @@ class _PixelWorldBase(Task):
             if isinstance(proto, MathVerse):
                 vals = list(strict_scores[mode].values())
                 metrics[f"score_strict_{mode}"] = MetricValue(float(np.mean(vals)))
-        if "text" in scores and "img" in scores:
+        for pm in PIXEL_MODES:
+            if "text" not in scores or pm not in scores:
+                continue
             ci = se = None
             if proto.decomposable and ctx.bootstrap_resamples > 0:
-                paired = sorted(set(per_item_scores["text"]) & set(per_item_scores["img"]))
+                paired = sorted(set(per_item_scores["text"]) & set(per_item_scores[pm]))
                 if paired:
                     ci, se = _bootstrap_mean_of_subsets(
-                        [{k: per_item_scores["img"][k] for k in paired}, {k: per_item_scores["text"][k] for k in paired}],
+                        [{k: per_item_scores[pm][k] for k in paired}, {k: per_item_scores["text"][k] for k in paired}],
                         item_subset, subset_order, ctx, sign=(1, -1))
-            metrics["delta_img_minus_text"] = MetricValue(float(scores["img"] - scores["text"]), ci=ci,
-                                                          ci_level=ctx.ci_level if ci else None, stderr=se)
+            metrics[f"delta_{pm}_minus_text"] = MetricValue(float(scores[pm] - scores["text"]), ci=ci,
+                                                            ci_level=ctx.ci_level if ci else None, stderr=se)
         ordered = [f"score_{m}" for m in MODES] + [f"score_strict_{m}" for m in MODES] + \
-            ["delta_img_minus_text"] + [f"unparsed_rate_{m}" for m in MODES]
+            [f"delta_{m}_minus_text" for m in PIXEL_MODES] + [f"unparsed_rate_{m}" for m in MODES]
         metrics = {k: metrics[k] for k in ordered if k in metrics}
         per_sample = []
         for mode, rows in by_mode.items():
@@ -402,7 +474,8 @@ class _PixelWorldBase(Task):
         order = {s.id: k for k, s in enumerate(samples)}
         per_sample.sort(key=lambda r: order[r["id"]])
         return TaskResult(metrics=metrics, per_sample=per_sample,
-                          tables=self._tables(scores, tables_subsets, by_mode, exec_info),
+                          tables={**self._tables(scores, tables_subsets, by_mode, exec_info),
+                                  **self.extra_tables(executions)},
                           notes=self._notes(scores, by_mode) + ([
                               f"Undefined metric values scored as 0 (e.g. a correlation of constant "
                               f"predictions; the official scipy call gives NaN): {undefined}"] if undefined else []))
@@ -416,6 +489,8 @@ class _PixelWorldBase(Task):
                       **{m: round(100 * v, 2) for m, v in scores.items()}}
         if "text" in scores and "img" in scores:
             comparison["delta"] = round(100 * (scores["img"] - scores["text"]), 2)
+        if "text" in scores and "semi" in scores:
+            comparison["delta_semi"] = round(100 * (scores["semi"] - scores["text"]), 2)
         out = {"comparison": comparison, "per_subset": tables_subsets,
                "prompt_templates": templates, "excluded_subsets": dict(self._excluded),
                "n_per_mode": {m: len(r) for m, r in by_mode.items()}}
@@ -433,7 +508,7 @@ class _PixelWorldBase(Task):
             notes.append("Unparseable answers count as wrong (fallback=none; the official GLUE/MultiRC code "
                          "draws a random label instead, fallback=random reproduces it with a seed).")
         if self._excluded:
-            reasons = [NOT_IMPLEMENTED_SUBSETS.get(self.dataset_cls, {}).get(k, "not selected") for k in self._excluded]
+            reasons = [self.unavailable_subsets().get(k, "not selected") for k in self._excluded]
             notes.append(f"Sub-tasks left out: {dict(self._excluded)} ({'; '.join(sorted(set(reasons)))}); the "
                          f"dataset score is the mean over the remaining sub-tasks only.")
         if self.protocol_obj.decomposable is False:
@@ -442,6 +517,11 @@ class _PixelWorldBase(Task):
         if self.pixel_source == "render":
             notes.append("Pixel mode uses locally rendered prompts (pixel_source=render), not the released "
                          "images; numbers are not directly comparable to the paper.")
+        if "semi" in self.modes:
+            notes.append("Semi mode: the release has no semi images; the table is drawn locally in the official "
+                         "dataframe_image style (mmharness.render.table_image, Pillow; not pixel-identical to the "
+                         "official Chrome screenshot) on a seeded canvas (render_preset/render_seed), beside "
+                         "PixelWorld's semi prompt.")
         templates = {s.meta["template"] for rows in by_mode.values() for s, *_ in rows}
         official = self.protocol_obj.official_template
         if templates and templates != {official} and templates != {"other"}:
@@ -522,14 +602,15 @@ class _CodeExecutingTask(_PixelWorldBase):
 
         return {"limits": self.limits.as_dict(), "network": network_isolation()}
 
-    def execution_results(self, items, parsed):
+    def execution_results(self, items, parsed, samples):
         """Run every parsed completion + its test asserts in the sandbox; pass = no exception."""
         from ..metrics.pixelworld_scoring import MBPP
         from ..sandbox import run_many
 
         programs = [MBPP.program(p, it.answer) for it, p in zip(items, parsed)]
         results = run_many(programs, self.limits, workers=self.code_workers)
-        return [{"passed": r.passed, "status": r.status, "detail": r.detail} for r in results]
+        return [{"passed": r.passed, "status": r.status, "log": {"exec_status": r.status, "exec_detail": r.detail}}
+                for r in results]
 
 
 # --------------------------------------------------------------------------- registrations
@@ -555,11 +636,11 @@ PixelWorldARC = _make("pixelworld_arc", "ARCDataset", "ARC Easy + Challenge (acc
 PixelWorldGLUE = _make("pixelworld_glue", "GLUEDataset", "GLUE (9 sub-tasks)")
 PixelWorldSuperGLUE = _make("pixelworld_superglue", "SuperGLUEDataset", "SuperGLUE (8 sub-tasks)")
 PixelWorldMBPP = _make("pixelworld_mbpp", "MBPPDataset", "MBPP pass@1 (executes code; opt-in)", _CodeExecutingTask)
-PixelWorldTableBench = _make("pixelworld_tablebench", "TableBenchDataset", "TableBench (ROUGE-L)")
 PixelWorldMathVerse = _make("pixelworld_mathverse", "MathverseDataset", "MathVerse (accuracy)")
 PixelWorldSlidesVQA = _make("pixelworld_slidesvqa", "SlidesVQADataset", "SlidesVQA (ROUGE-L, multi-image)")
 PixelWorldWikiSS = _make("pixelworld_wikiss_qa", "WikiSS_QADataset", "Wiki-SS QA (ROUGE-L)")
 
+# pixelworld_tablebench is registered in mmharness.tasks.pixelworld_tablebench
 _ALL = ("pixelworld_glue", "pixelworld_superglue", "pixelworld_arc", "pixelworld_gsm8k", "pixelworld_mbpp",
         "pixelworld_mmlu_pro", "pixelworld_tablebench", "pixelworld_mathverse", "pixelworld_slidesvqa",
         "pixelworld_wikiss_qa")
