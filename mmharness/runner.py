@@ -9,8 +9,6 @@ the cache are never recomputed. Nothing here knows a task's or an adapter's name
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -18,7 +16,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .adapter import Adapter
 from .executors import Executor, RunContext
-from .requests import Batch, MediaDecodeError, MediaRef, Message, Request, Response, hash_bytes
+from .requests import Batch, MediaDecodeError, Request, Response, hash_bytes
 from .task import Sample, Task, TaskError
 
 log = logging.getLogger("mmharness")
@@ -160,64 +158,27 @@ class _LazyView(Sequence):
 
 @dataclass
 class _Item:
+    """What a worker sends back for one sample: decoded inputs, their hash, the batching key.
+    The request itself is rebuilt in the main process (cheap), so nothing else crosses over."""
+
     index: int
-    request: Request | None
+    group_key: Any
     inputs: dict[str, Any]
     input_hash: str | None
     error: str | None = None
 
 
-class _MediaStub:
-    """Stands in for a decoded media reference when a request travels back from a worker."""
-
-    def __init__(self, ref: MediaRef):
-        self.modality = getattr(ref, "modality", "?")
-        self.description = ref.describe()
-
-    def describe(self) -> str:
-        return self.description
-
-    def load(self):
-        raise RuntimeError("media already decoded")
-
-
-def _is_media(v: Any) -> bool:
-    """Duck-typed MediaRef check (a runtime-checkable Protocol isinstance is ~20x slower)."""
-    return hasattr(v, "load") and hasattr(v, "describe") and not isinstance(v, (str, _MediaStub))
-
-
-def _strip_media(req: Request) -> Request:
-    """Shallow copy of ``req`` with media references replaced by light stubs (cheap to pickle)."""
-    changes = {}
-    for f in dataclasses.fields(req):
-        if not f.init:
-            continue
-        v = getattr(req, f.name)
-        if _is_media(v):
-            changes[f.name] = _MediaStub(v)
-        elif isinstance(v, dict) and v and all(_is_media(x) for x in v.values()):
-            changes[f.name] = {k: _MediaStub(x) for k, x in v.items()}
-        elif isinstance(v, (list, tuple)) and v and all(isinstance(x, Message) for x in v):
-            changes[f.name] = [Message(m.role, [p if isinstance(p, str) else _MediaStub(p) for p in m.parts])
-                               for m in v]
-    if not changes:
-        return req
-    out = copy.copy(req)  # not dataclasses.replace: that re-runs __init__/__post_init__ per sample
-    for k, v in changes.items():
-        setattr(out, k, v)
-    return out
-
-
 class RequestDataset:
-    """Map-style dataset: item i = request of sample i with its media decoded and preprocessed.
+    """Map-style dataset: item i = the inputs of sample i's request, decoded and preprocessed.
 
     Runs in DataLoader workers. Decode errors are returned, not raised, so that the main process
     can stop with a message naming the file and sample, or skip and count (``--on-error skip``).
     """
 
     def __init__(self, task: Task, samples: Sequence[Sample], indices: Sequence[int],
-                 preprocess: Callable[[str], Callable]):
+                 preprocess: Callable[[str], Callable], group_key: Callable[[Request], Any]):
         self.task = task
+        self.group_key = group_key
         self.samples = samples
         self.indices = list(indices)
         self._preprocess_factory = preprocess
@@ -248,7 +209,8 @@ class RequestDataset:
                 text_parts += [f"{m.role}:{p if isinstance(p, str) else '<media>'}"
                                for m in req.messages for p in m.parts]
             hashes.append(hash_bytes("\x1f".join(text_parts).encode()))
-            return _Item(idx, _strip_media(req), inputs, hash_bytes(*(h.encode() for h in hashes)))
+            key = (self.group_key(req), tuple(sorted(inputs)))
+            return _Item(idx, key, inputs, hash_bytes(*(h.encode() for h in hashes)))
         except MediaDecodeError as e:
             return _Item(idx, None, {}, None, str(e))
 
@@ -270,7 +232,6 @@ class _Group:
     """Items that share one adapter call, with their inputs already stacked (in the worker)."""
 
     indices: list[int]
-    requests: list[Request]
     input_hashes: list[str | None]
     inputs: dict[str, Any]
 
@@ -289,16 +250,15 @@ class _Collator:
     one adapter call and stacks each group's tensors there, so a batch crosses the process
     boundary as a few large tensors rather than one small tensor per sample."""
 
-    def __init__(self, executor: Executor, channels_last: bool):
-        self.executor = executor
+    def __init__(self, channels_last: bool):
         self.channels_last = channels_last
 
     def __call__(self, items: list[_Item]) -> _Collated:
         good = [it for it in items if it.error is None]
         groups = [
-            _Group([it.index for it in g], [it.request for it in g], [it.input_hash for it in g],
+            _Group([it.index for it in g], [it.input_hash for it in g],
                    {k: _stack([it.inputs[k] for it in g], self.channels_last) for k in g[0].inputs})
-            for g in _groups(good, self.executor)
+            for g in _groups(good)
         ]
         return _Collated([it for it in items if it.error is not None], groups, len(items))
 
@@ -344,10 +304,10 @@ def run_task(adapter: Adapter, task: Task, samples: Sequence[Sample], executor: 
     model_seconds = 0.0
     n_computed = 0
     if todo:
-        dataset = RequestDataset(task, samples, todo, adapter.preprocess)
+        dataset = RequestDataset(task, samples, todo, adapter.preprocess, executor.group_key)
         loader = DataLoader(
             dataset, batch_size=opts.batch_size, shuffle=False, num_workers=opts.num_workers,
-            collate_fn=_Collator(executor, opts.channels_last), pin_memory=opts.device.startswith("cuda"),
+            collate_fn=_Collator(opts.channels_last), pin_memory=opts.device.startswith("cuda"),
             persistent_workers=False, prefetch_factor=4 if opts.num_workers > 0 else None,
         )
         bar = _progress(task.name, len(todo), n_cached, opts.progress)
@@ -365,11 +325,12 @@ def run_task(adapter: Adapter, task: Task, samples: Sequence[Sample], executor: 
                             f"(they are counted in the results).")
                 for group in collated.groups:
                     ids = [samples[i].id for i in group.indices]
+                    requests = [task.request(samples[i]) for i in group.indices]  # light: no media decoding
                     batch = Batch(
                         sample_ids=ids,
                         inputs={k: _move(v, opts.device) for k, v in group.inputs.items()},
-                        requests=group.requests,
-                        references=[r.reference for r in group.requests],
+                        requests=requests,
+                        references=[r.reference for r in requests],
                     )
                     t1 = time.perf_counter()
                     with torch.inference_mode(), autocast():
@@ -394,13 +355,12 @@ def run_task(adapter: Adapter, task: Task, samples: Sequence[Sample], executor: 
                    time.perf_counter() - t0)
 
 
-def _groups(items: list[_Item], executor: Executor) -> list[list[_Item]]:
-    """Split a loader batch into groups that may share one adapter call (same group key and
-    same input names); order within each group is kept."""
+def _groups(items: list[_Item]) -> list[list[_Item]]:
+    """Split a loader batch into groups that may share one adapter call (same group key, which
+    includes the input names); order within each group is kept."""
     groups: dict[Any, list[_Item]] = {}
     for it in items:
-        key = (executor.group_key(it.request), tuple(sorted(it.inputs)))
-        groups.setdefault(key, []).append(it)
+        groups.setdefault(it.group_key, []).append(it)
     return list(groups.values())
 
 
