@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
               "note": "both models are built before timing; mmharness time is the whole evaluate() call (data "
                       "discovery and fingerprint, zero-shot classifier, inference, scoring, results); CLIP_benchmark "
                       "time is its classifier + classification loop"}
-    write_report("zeroshot_vs_clip_benchmark", report)
+    write_report(f"zeroshot_vs_clip_benchmark_{args.model}", report)
     print(f"zero-shot vs CLIP_benchmark ({args.model}, n={args.n}, bs={args.batch_size}, workers={args.workers}): "
           f"CLIP_benchmark {cb_sps:.0f}/s, mmharness {mmh_sps:.0f}/s, ratio {mmh_sps / cb_sps:.2f} "
           f"(target >= 1.0); accuracy {cb_acc:.4f} vs {mmh_acc:.4f}")

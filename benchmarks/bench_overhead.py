@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
               "bare_samples_per_s": bare_sps, "harness_samples_per_s": harness_sps, "ratio": ratio,
               "target": ">= 0.95", "meets_target": ratio >= 0.95, "repeats": args.repeats,
               "all_seconds": {"bare": bare_s, "harness": harness_s}}
-    write_report("harness_overhead", report)
+    write_report(f"harness_overhead_{args.model}", report)
     print(f"harness overhead ({args.model}, n={args.n}, bs={args.batch_size}, workers={args.workers}): "
           f"bare {bare_sps:.0f}/s, harness {harness_sps:.0f}/s, ratio {ratio:.3f} (target >= 0.95)")
     return report
