@@ -206,17 +206,24 @@ def resolve_location(root: Path | None, file: str, dataset: str | None) -> tuple
                         f"hf_{'relation' if known.file == VG_RELATION_FILE else 'attribution'}")
     if known is not None and known.lacks:
         raise _unsupported(name, file, known.lacks)
-    if dataset is not None and is_local_path(dataset, root):
-        p = Path(dataset)
+    split = known.split if known is not None else "test"
+    return find_mirror(root, name, split, dataset, f"the mirror of {file}")
+
+
+def find_mirror(root: Path | None, name: str, split: str, spec: str | None, what: str) -> tuple[str, str]:
+    """``(RowTable location, label)`` of a mirror: ``spec`` as a local path (absolute, or under
+    ``root``) when it is one; else a local copy of hub id ``name`` under ``root``; else the hub
+    (offline: only when cached). Raises :class:`DataNotFoundError` naming where it looked."""
+    if spec is not None and is_local_path(spec, root):
+        p = Path(spec)
         looked = []
-        for cand in ([p] if p.is_absolute() or root is None else [p, root / p]):
+        for cand in ([p] if p.is_absolute() or root is None else [p, Path(root) / p]):
             loc = local_location(cand)
             if loc is not None:
                 return loc, str(cand)
             looked.append(str(cand))
         raise DataNotFoundError(f"no parquet files (test-*.parquet, or data/test-*.parquet) or save_to_disk "
-                                f"folder at {', '.join(looked)} for the mirror of {file}")
-    split = known.split if known is not None else "test"
+                                f"folder at {', '.join(looked)} for {what}")
     if root is not None:
         for d in candidate_dirs(Path(root), name):
             loc = local_location(d)

@@ -45,7 +45,7 @@ from pathlib import PurePosixPath
 from pathlib import Path
 
 from ..task import DataNotFoundError, TaskError
-from .aro_hf import MirrorImages, candidate_dirs, is_local_path, local_candidates, local_location, source_columns
+from .aro_hf import MirrorImages, find_mirror, local_candidates, source_columns
 from .hf_rows import RowTable
 from .karpathy import BLIP_BUCKET, KARPATHY_DATASETS, KarpathyImage
 
@@ -134,23 +134,8 @@ def resolve_image_mirror(root: Path | None, dataset: str, mirror: str | None) ->
     """``(RowTable location, mirror name)`` of the image mirror for Karpathy ``dataset``."""
     name = mirror or DEFAULT_IMAGE_MIRRORS[dataset]
     known = refuse_unsupported(dataset, mirror)
-    if mirror is not None and is_local_path(mirror, root):
-        p = Path(mirror)
-        looked = []
-        for cand in ([p] if p.is_absolute() or root is None else [p, Path(root) / p]):
-            loc = local_location(cand)
-            if loc is not None:
-                return loc, str(cand)
-            looked.append(str(cand))
-        raise DataNotFoundError(f"no parquet files or save_to_disk folder at {', '.join(looked)} for the {dataset} "
-                                f"image mirror")
     split = known.split if known is not None else "test"
-    if root is not None:
-        for d in candidate_dirs(Path(root), name):
-            loc = local_location(d)
-            if loc is not None:
-                return loc, name
-    return f"hub:{name}#{split}", name
+    return find_mirror(root, name, split, mirror, f"the {dataset} image mirror")
 
 
 def match_images(entries: list[KarpathyImage], root: Path | None, dataset: str, mirror: str | None,
