@@ -140,7 +140,9 @@ class VGItem:
     image_row: int | None = None  # row of a Hugging Face mirror holding the image (None: image_file is a file)
 
 
-def _read_json_list(path: Path) -> list:
+def read_json_list(path: Path, what: str = "items") -> list:
+    """The JSON list in ``path``; clear errors for a missing file, invalid JSON, or another type
+    (``what`` names the expected entries in that message)."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -149,7 +151,7 @@ def _read_json_list(path: Path) -> list:
     except json.JSONDecodeError as e:
         raise TaskError(f"{path}: not valid JSON (truncated or corrupt?): {e}") from None
     if not isinstance(data, list):
-        raise TaskError(f"{path}: expected a JSON list of items, got {type(data).__name__}")
+        raise TaskError(f"{path}: expected a JSON list of {what}, got {type(data).__name__}")
     return data
 
 
@@ -225,7 +227,7 @@ def attribution_fields(item: dict, where: str) -> dict:
 def _read_vg(path: str | Path, image_dir: str | Path, fields) -> list[VGItem]:
     path = Path(path)
     out = []
-    for i, item in enumerate(_read_json_list(path)):
+    for i, item in enumerate(read_json_list(path)):
         where = _where(path, i, item)
         kw = fields(item, where)
         out.append(VGItem(index=i, image_path=item.get("image_path"),

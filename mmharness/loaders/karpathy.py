@@ -13,12 +13,11 @@ Each file is a list of ``{"image": "<path relative to the dataset folder>", "cap
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..task import DataNotFoundError, TaskError
-from .aro import safe_image_path
+from .aro import read_json_list, safe_image_path
 
 BLIP_BUCKET = "https://storage.googleapis.com/sfr-vision-language-research/datasets"
 
@@ -75,15 +74,7 @@ def read_karpathy(path: str | Path, image_root: str | Path) -> list[KarpathyImag
     that leaves ``image_root``.
     """
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise DataNotFoundError(f"annotation file not found: {path}") from None
-    except json.JSONDecodeError as e:
-        raise TaskError(f"{path}: not valid JSON (truncated or corrupt?): {e}") from None
-    if not isinstance(data, list):
-        raise TaskError(f"{path}: expected a JSON list of {{image, caption}} entries, got {type(data).__name__}")
+    data = read_json_list(path, "{image, caption} entries")
     out = []
     for i, entry in enumerate(data):
         where = f"{path}: entry {i}"
