@@ -81,10 +81,13 @@ def main(verbose: bool) -> None:
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @click.option("--channels-last", is_flag=True, help="Model and image batches in channels-last memory format.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (adapters that support it).")
+@click.option("--threads", default="auto", show_default=True,
+              help="The model's intra-op CPU threads: N, or auto (lowered once when busy DataLoader workers "
+                   "would oversubscribe the cores; recorded per task).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results JSON instead of a table.")
 def run(model, model_args, tasks, task_args, output, data_root, data_source, sample, batch_size,
         text_batch_size, num_workers, device, precision, limit, seed, cache_dir, no_cache,
-        log_samples, on_error, bootstrap, includes, no_progress, channels_last, compile_, as_json):
+        log_samples, on_error, bootstrap, includes, no_progress, channels_last, compile_, threads, as_json):
     """Evaluate MODEL on TASKS and write a results JSON."""
     from .evaluate import evaluate
 
@@ -94,7 +97,8 @@ def run(model, model_args, tasks, task_args, output, data_root, data_source, sam
                    precision=precision, limit=limit, seed=seed, cache_dir=cache_dir,
                    use_cache=not no_cache, output=output, log_samples=log_samples,
                    on_error=on_error, bootstrap=bootstrap, progress=not no_progress,
-                   includes=includes, channels_last=channels_last, compile=compile_)
+                   includes=includes, channels_last=channels_last, compile=compile_,
+                   threads=threads)
     if res.rank != 0:
         return  # under torchrun only rank 0 reports
     if as_json:

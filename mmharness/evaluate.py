@@ -29,6 +29,7 @@ from . import distributed
 from .requests import decode, encode, response_to_json
 from .results import atomic_write_text, environment_info, git_info, write_jsonl, write_results
 from .results import clean_json as _json_safe
+from .threads import parse_threads
 from .runner import ON_ERROR, CachedResponses, RunOptions, TaskRun, run_task
 from .task import DataConfig, ScoreContext, Task, TaskError
 
@@ -89,17 +90,20 @@ def evaluate(
     includes: Sequence[str] = (),
     channels_last: bool = False,
     compile: bool = False,
+    threads: int | str = "auto",
 ) -> Results:
     """Evaluate one model on one or more tasks and return (and optionally write) the results.
 
     ``model`` is a registered adapter name (with ``model_args``) or an adapter instance.
     ``tasks`` is a comma-separated string or a list of task and group names.
+    ``threads`` is the model's intra-op CPU thread count, or ``"auto"`` (see :mod:`mmharness.threads`).
     """
     t_start = time.perf_counter()
     for inc in includes:
         include(inc)
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error={on_error!r}: expected one of {', '.join(ON_ERROR)}")
+    threads = parse_threads(threads)
     if batch_size < 1 or num_workers < 0 or (limit is not None and limit < 1):
         raise ValueError("batch_size must be >= 1, num_workers >= 0 and limit >= 1")
     task_names = expand_task_names(tasks)
@@ -162,7 +166,7 @@ def evaluate(
     opts = RunOptions(batch_size=batch_size, num_workers=num_workers, device=dev, precision=precision,
                       on_error=on_error, progress=progress and dctx.is_main,
                       text_batch_size=text_batch_size, shard=(dctx.rank, dctx.world_size),
-                      channels_last=channels_last)
+                      channels_last=channels_last, threads=threads)
     stamp = datetime.now(timezone.utc)
     run_id = uuid.uuid4().hex
     task_docs: dict[str, dict] = {}
@@ -224,7 +228,7 @@ def evaluate(
                    "on_error": on_error, "bootstrap_resamples": bootstrap, "ci_level": ci_level,
                    "cache": str(cache.path) if getattr(cache, "path", None) else None,
                    "log_samples": log_samples, "includes": list(includes),
-                   "channels_last": channels_last, "compile": compile},
+                   "channels_last": channels_last, "compile": compile, "threads": threads},
         "environment": environment_info(dev),
         "timing": {"wall_seconds": wall, "model_seconds": total_model,
                    "samples_per_second": (total_computed / wall) if total_computed else None},
@@ -264,7 +268,7 @@ def _gather_run(dctx: "distributed.DistContext", run: TaskRun, n: int) -> TaskRu
         merged = run.responses.with_ids(ids)
         return TaskRun(merged, merged.hashes, sum(p["cached"] for p in parts), sum(p["computed"] for p in parts),
                        [s for p in parts for s in p["skipped"]], sum(p["model"] for p in parts),
-                       max(p["wall"] for p in parts))
+                       max(p["wall"] for p in parts), run.cpu_threads)  # rank 0's thread budget
     part = {"idx": mine, "resp": [encode(r) if r is not None else None for r in run.responses],
             "hash": run.input_hashes, "skipped": run.skipped, "cached": run.n_cached,
             "computed": run.n_computed, "model": run.model_seconds, "wall": run.wall_seconds}
@@ -279,7 +283,7 @@ def _gather_run(dctx: "distributed.DistContext", run: TaskRun, n: int) -> TaskRu
             hashes[i] = h
     return TaskRun(responses, hashes, sum(p["cached"] for p in parts), sum(p["computed"] for p in parts),
                    [s for p in parts for s in p["skipped"]], sum(p["model"] for p in parts),
-                   max(p["wall"] for p in parts))
+                   max(p["wall"] for p in parts), run.cpu_threads)  # rank 0's thread budget
 
 
 def _jsonable(v: Any) -> Any:
@@ -307,7 +311,8 @@ def _task_doc(t: Task, d, path: str, samples, run, keep, scored) -> dict:
         "primary_metric": t.primary_metric, "metrics": metrics, "metric_metadata": meta,
         "tables": scored.tables, "notes": scored.notes,
         "timing": {"wall_seconds": run.wall_seconds, "model_seconds": run.model_seconds,
-                   "samples_per_second": (run.n_computed / run.wall_seconds) if run.n_computed else None},
+                   "samples_per_second": (run.n_computed / run.wall_seconds) if run.n_computed else None,
+                   "cpu_threads": run.cpu_threads},
         "samples_log": None,
     }
 

@@ -11,7 +11,7 @@ classifier). The runner only ever talks to executors; it never branches on names
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from .requests import (
     EmbeddingResponse,
     LabelMapResponse,
     LabelSet,
+    Request,
     Response,
     ScoresResponse,
     TextResponse,
@@ -99,6 +100,11 @@ class Executor:
 
     def run(self, adapter: Adapter, batch: Batch, ctx: RunContext) -> list[Response]:
         raise NotImplementedError
+
+    def prepare(self, adapter: Adapter, requests: Iterable[Request], ctx: RunContext) -> None:
+        """Work that many batches share, done once before the loader starts, so that it runs
+        while no DataLoader worker competes for the CPU (e.g. a zero-shot classifier). ``requests``
+        are the light requests of the samples to compute, produced lazily. Default: nothing."""
 
     def group_key(self, request) -> Any:
         """Requests with different keys never share a batch (label set, generation params)."""
@@ -312,6 +318,18 @@ class ZeroShotClassify(Executor):
 
     def group_key(self, request):
         return (request.labels.key(), request.multilabel)
+
+    def prepare(self, adapter, requests, ctx):
+        """Embed the prompts of every label set the requests use (one classifier per label set;
+        label sets whose templates take a per-sample ``{text}`` are left to the batches)."""
+        seen: set[str] = set()
+        for r in requests:
+            labels = r.labels
+            key = labels.key()
+            if key not in seen:
+                seen.add(key)
+                if not any("{text}" in t for t in labels.templates):
+                    zero_shot_classifier(adapter, labels, ctx)
 
     def run(self, adapter, batch, ctx):
         req0 = batch.requests[0]

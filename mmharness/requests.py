@@ -136,9 +136,14 @@ class LabelSet:
         return [[t.replace("{c}", "{}").format(c) for t in self.templates] for c in names]
 
     def key(self) -> str:
-        """Stable hash of classes + prompt names + templates (keys the zero-shot classifier cache)."""
-        payload = json.dumps([self.name, self.classes, self.templates, self.class_prompt_names])
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        """Stable hash of classes + prompt names + templates (keys the zero-shot classifier cache).
+        Computed once per instance (it groups every request of a batch)."""
+        key = self.__dict__.get("_key")
+        if key is None:
+            payload = json.dumps([self.name, self.classes, self.templates, self.class_prompt_names])
+            key = hashlib.sha256(payload.encode()).hexdigest()[:16]
+            object.__setattr__(self, "_key", key)  # a memo, not a field: equality and hashing ignore it
+        return key
 
 
 # --------------------------------------------------------------------------- requests (per sample)

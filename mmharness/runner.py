@@ -9,6 +9,7 @@ the cache are never recomputed. Nothing here knows a task's or an adapter's name
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -16,8 +17,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .adapter import Adapter
 from .executors import Executor, RunContext
-from .requests import Batch, MediaDecodeError, Request, Response, hash_bytes
+from .requests import Batch, MediaDecodeError, Request, Response
 from .task import Sample, Task, TaskError
+from .threads import ThreadBudget, start_worker_clock, worker_cpu_since_last
 
 log = logging.getLogger("mmharness")
 
@@ -37,6 +39,7 @@ class RunOptions:
     text_batch_size: int = 256
     shard: tuple[int, int] = (0, 1)  # (rank, world size)
     channels_last: bool = False  # image batches (4-D tensors) in channels-last memory format
+    threads: int | str = "auto"  # intra-op CPU threads for the model (see threads.py)
 
 
 @dataclass
@@ -54,6 +57,7 @@ class TaskRun:
     skipped: list[dict] = field(default_factory=list)
     model_seconds: float = 0.0
     wall_seconds: float = 0.0
+    cpu_threads: dict | None = None  # ThreadBudget.record() of this run
 
     def kept_indices(self) -> list[int]:
         """Indices of the samples that have a response (not skipped), without decoding lazy ones."""
@@ -194,37 +198,48 @@ class RequestDataset:
 
     def __getitem__(self, i: int) -> _Item:
         idx = self.indices[i]
-        sample = self.samples[idx]
         try:
-            req = self.task.request(sample)
-            inputs, hashes = {}, []
+            req = self.task.request(self.samples[idx])
+            h = hashlib.blake2b(digest_size=16)  # one running hash over every input of the request
+            inputs = {}
             for name, ref in req.media().items():
                 raw = ref.load()
-                hashes.append(_content_hash(raw))
+                h.update(name.encode())
+                _hash_content(h, raw)
                 inputs[name] = self._pre(ref.modality)(raw)
-            text_parts = [getattr(req, "text", None) or ""]
-            if hasattr(req, "texts"):
-                text_parts += list(req.texts)
-            if hasattr(req, "messages"):  # generate: the roles and text parts are part of the input
-                text_parts += [f"{m.role}:{p if isinstance(p, str) else '<media>'}"
-                               for m in req.messages for p in m.parts]
-            hashes.append(hash_bytes("\x1f".join(text_parts).encode()))
-            key = (self.group_key(req), tuple(sorted(inputs)))
-            return _Item(idx, key, inputs, hash_bytes(*(h.encode() for h in hashes)))
+            _hash_text(h, req)
+            return _Item(idx, (self.group_key(req), tuple(sorted(inputs))), inputs, h.hexdigest())
         except MediaDecodeError as e:
             return _Item(idx, None, {}, None, str(e))
 
 
-def _content_hash(raw: Any) -> str:
-    from .requests import image_content_hash
-
+def _hash_content(h: Any, raw: Any) -> None:
+    """Feed one decoded input to the running input hash: a PIL image's mode, size and pixels; an
+    array's dtype, shape and bytes; raw bytes; otherwise its repr."""
     if hasattr(raw, "tobytes") and hasattr(raw, "mode"):  # PIL image
-        return image_content_hash(raw)
-    if hasattr(raw, "tobytes"):
-        return hash_bytes(raw.tobytes())
-    if isinstance(raw, (bytes, bytearray)):
-        return hash_bytes(bytes(raw))
-    return hash_bytes(repr(raw).encode())
+        h.update(f"PIL:{raw.mode}:{raw.size}".encode())
+        h.update(raw.tobytes())
+    elif hasattr(raw, "tobytes"):
+        h.update(f"array:{getattr(raw, 'dtype', '')}:{tuple(getattr(raw, 'shape', ()))}".encode())
+        h.update(raw.tobytes())
+    elif isinstance(raw, (bytes, bytearray)):
+        h.update(b"bytes:")
+        h.update(bytes(raw))
+    else:
+        h.update(repr(raw).encode())
+
+
+def _hash_text(h: Any, req: Request) -> None:
+    """Feed a request's text parts to the running input hash: its text, its candidate texts, and
+    (generation) the role and text of each message part."""
+    h.update(b"\x1ftext:")
+    h.update((getattr(req, "text", None) or "").encode())
+    for t in getattr(req, "texts", ()) or ():
+        h.update(b"\x1f")
+        h.update(t.encode())
+    for m in getattr(req, "messages", ()) or ():
+        for p in m.parts:
+            h.update(f"\x1f{m.role}:{p if isinstance(p, str) else '<media>'}".encode())
 
 
 @dataclass
@@ -238,11 +253,13 @@ class _Group:
 
 @dataclass
 class _Collated:
-    """One loader batch: decode failures, and homogeneous groups ready for the adapter."""
+    """One loader batch: decode failures, homogeneous groups ready for the adapter, and the CPU
+    seconds the worker spent on it (None without worker processes)."""
 
     errors: list[_Item]
     groups: list[_Group]
     size: int
+    worker_cpu: float | None = None
 
 
 class _Collator:
@@ -260,7 +277,8 @@ class _Collator:
                    {k: _stack([it.inputs[k] for it in g], self.channels_last) for k in g[0].inputs})
             for g in _groups(good)
         ]
-        return _Collated([it for it in items if it.error is not None], groups, len(items))
+        return _Collated([it for it in items if it.error is not None], groups, len(items),
+                         worker_cpu_since_last())
 
 
 def _stack(values: list[Any], channels_last: bool = False) -> Any:
@@ -289,70 +307,90 @@ def run_task(adapter: Adapter, task: Task, samples: Sequence[Sample], executor: 
              cache: Any, adapter_key: str, task_key: str, opts: RunOptions,
              autocast: Callable[[], Any]) -> TaskRun:
     """Answer every sample of ``task`` (those of this shard), reusing and filling ``cache``."""
-    import torch
-    from torch.utils.data import DataLoader
-
     t0 = time.perf_counter()
     rank, world = opts.shard
     mine = list(range(rank, len(samples), world))
     done = cache.cached_ids(adapter_key, task_key)
     todo = [i for i in mine if samples[i].id not in done]
     n_cached = len(mine) - len(todo)
-    ctx = RunContext(adapter_name=adapter.name, task_name=task.name, adapter_key=adapter_key,
-                     cache=cache, text_batch_size=opts.text_batch_size, autocast=autocast)
     skipped: list[dict] = []
-    model_seconds = 0.0
-    n_computed = 0
-    if todo:
-        dataset = RequestDataset(task, samples, todo, adapter.preprocess, executor.group_key)
-        loader = DataLoader(
-            dataset, batch_size=opts.batch_size, shuffle=False, num_workers=opts.num_workers,
-            collate_fn=_Collator(opts.channels_last), pin_memory=opts.device.startswith("cuda"),
-            persistent_workers=False, prefetch_factor=4 if opts.num_workers > 0 else None,
-        )
-        bar = _progress(task.name, len(todo), n_cached, opts.progress)
-        try:
-            for collated in loader:
-                for it in collated.errors:
-                    sid = samples[it.index].id
-                    if opts.on_error == "skip":
-                        skipped.append({"id": sid, "error": it.error})
-                        log.warning("task %s: skipping sample %s: %s", task.name, sid, it.error)
-                    else:
-                        raise TaskError(
-                            f"task {task.name!r}, sample {sid} (index {it.index}): {it.error}. "
-                            f"Fix or remove the file, or pass --on-error skip to skip such samples "
-                            f"(they are counted in the results).")
-                for group in collated.groups:
-                    ids = [samples[i].id for i in group.indices]
-                    requests = [task.request(samples[i]) for i in group.indices]  # light: no media decoding
-                    batch = Batch(
-                        sample_ids=ids,
-                        inputs={k: _move(v, opts.device) for k, v in group.inputs.items()},
-                        requests=requests,
-                        references=[r.reference for r in requests],
-                    )
-                    t1 = time.perf_counter()
-                    with torch.inference_mode(), autocast():
-                        responses = executor.run(adapter, batch, ctx)
-                    model_seconds += time.perf_counter() - t1
-                    if len(responses) != len(ids):
-                        raise TaskError(f"executor {executor.path} returned {len(responses)} responses "
-                                        f"for {len(ids)} samples")
-                    cache.put_many(adapter_key, task_key, list(zip(ids, responses, group.input_hashes)))
-                    n_computed += len(ids)
-                bar.update(collated.size)
-        finally:
-            bar.close()
+    n_computed, model_seconds = 0, 0.0
+    budget = ThreadBudget(opts.threads, opts.num_workers if todo else 0, opts.device)
+    with budget:
+        if todo:
+            n_computed, model_seconds = _compute(adapter, task, samples, todo, n_cached, executor, cache,
+                                                 adapter_key, task_key, opts, autocast, skipped, budget)
     if getattr(task, "stream_responses", False):  # large responses: read back lazily, chunk by chunk
         lazy = CachedResponses(cache, adapter_key, task_key, [samples[i].id for i in mine])
         return TaskRun(lazy, lazy.hashes, n_cached, n_computed, skipped, model_seconds,
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, budget.record())
     got = cache.get_many(adapter_key, task_key, [samples[i].id for i in mine])
     responses = [got.get(samples[i].id, (None, None))[0] for i in mine]
     hashes = [got.get(samples[i].id, (None, None))[1] for i in mine]
     return TaskRun(responses, hashes, n_cached, n_computed, skipped, model_seconds,
-                   time.perf_counter() - t0)
+                   time.perf_counter() - t0, budget.record())
+
+
+def _compute(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list[int], n_cached: int,
+             executor: Executor, cache: Any, adapter_key: str, task_key: str, opts: RunOptions,
+             autocast: Callable[[], Any], skipped: list[dict], budget: ThreadBudget) -> tuple[int, float]:
+    """The hot loop over the samples in ``todo``; returns (samples computed, model seconds)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    ctx = RunContext(adapter_name=adapter.name, task_name=task.name, adapter_key=adapter_key,
+                     cache=cache, text_batch_size=opts.text_batch_size, autocast=autocast)
+    model_seconds, n_computed = 0.0, 0
+    t1 = time.perf_counter()
+    with torch.inference_mode(), autocast():  # before the workers start, so nothing competes with it
+        executor.prepare(adapter, (task.request(samples[i]) for i in todo), ctx)
+    model_seconds += time.perf_counter() - t1
+    dataset = RequestDataset(task, samples, todo, adapter.preprocess, executor.group_key)
+    loader = DataLoader(
+        dataset, batch_size=opts.batch_size, shuffle=False, num_workers=opts.num_workers,
+        collate_fn=_Collator(opts.channels_last), pin_memory=opts.device.startswith("cuda"),
+        persistent_workers=False, prefetch_factor=4 if opts.num_workers > 0 else None,
+        worker_init_fn=start_worker_clock if opts.num_workers > 0 else None,
+    )
+    bar = _progress(task.name, len(todo), n_cached, opts.progress)
+    try:
+        t_batch = time.perf_counter()
+        for collated in loader:
+            for it in collated.errors:
+                sid = samples[it.index].id
+                if opts.on_error == "skip":
+                    skipped.append({"id": sid, "error": it.error})
+                    log.warning("task %s: skipping sample %s: %s", task.name, sid, it.error)
+                else:
+                    raise TaskError(
+                        f"task {task.name!r}, sample {sid} (index {it.index}): {it.error}. "
+                        f"Fix or remove the file, or pass --on-error skip to skip such samples "
+                        f"(they are counted in the results).")
+            for group in collated.groups:
+                ids = [samples[i].id for i in group.indices]
+                requests = [task.request(samples[i]) for i in group.indices]  # light: no media decoding
+                batch = Batch(
+                    sample_ids=ids,
+                    inputs={k: _move(v, opts.device) for k, v in group.inputs.items()},
+                    requests=requests,
+                    references=[r.reference for r in requests],
+                )
+                t1 = time.perf_counter()
+                with torch.inference_mode(), autocast():
+                    responses = executor.run(adapter, batch, ctx)
+                model_seconds += time.perf_counter() - t1
+                if len(responses) != len(ids):
+                    raise TaskError(f"executor {executor.path} returned {len(responses)} responses "
+                                    f"for {len(ids)} samples")
+                cache.put_many(adapter_key, task_key, list(zip(ids, responses, group.input_hashes)))
+                n_computed += len(ids)
+            bar.update(collated.size)
+            now = time.perf_counter()
+            budget.observe(collated.worker_cpu, now - t_batch)
+            t_batch = now
+    finally:
+        bar.close()
+    return n_computed, model_seconds
 
 
 def _groups(items: list[_Item]) -> list[list[_Item]]:

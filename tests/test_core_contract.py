@@ -124,3 +124,36 @@ def test_resolve_prefers_direct_then_derived_then_fails():
         resolve((Capability.CLASSIFY,), frozenset({Capability.GENERATE}), task="cifar10_b", adapter="llm")
     msg = str(e.value)
     assert "classify or embed_image+embed_text" in msg and "offers only generate" in msg
+
+
+def test_zero_shot_prepare_embeds_each_label_set_once_before_the_batches():
+    """ZeroShotClassify.prepare builds one classifier per label set (not for per-sample {text}
+    prompts); the batches then reuse it without embedding any text."""
+    import torch
+
+    from mmharness.cache import MemoryCache
+    from mmharness.executors import RunContext, ZeroShotClassify
+    from mmharness.requests import Batch, ClassifyRequest, ImageFile, LabelSet
+
+    class Counting(Adapter):
+        name = "counting"
+        calls: list = []
+
+        def embed_text(self, texts):
+            self.calls.append(list(texts))
+            g = torch.Generator().manual_seed(len(texts))
+            return torch.randn(len(texts), 4, generator=g)
+
+        def embed_image(self, images):
+            return torch.ones(len(images), 4)
+
+    a, b = LabelSet("ab", ("a", "b"), ("x {}", "y {}")), LabelSet("cd", ("c", "d", "e"))
+    per_text = LabelSet("t", ("p", "q"), ("{c} for {text}",))
+    reqs = [ClassifyRequest(inputs={"image": ImageFile("i.png")}, labels=ls) for ls in (a, b, a, per_text, b)]
+    ctx = RunContext("counting", "t", "k", MemoryCache())
+    adapter, ex = Counting(), ZeroShotClassify()
+    ex.prepare(adapter, iter(reqs), ctx)
+    assert [len(c) for c in adapter.calls] == [4, 3]  # a: 2 classes x 2 templates; b: 3 x 1
+    n = len(adapter.calls)
+    out = ex.run(adapter, Batch(["s0", "s1"], {"image": torch.zeros(2, 3, 4, 4)}, reqs[:1] * 2, [None, None]), ctx)
+    assert len(adapter.calls) == n and len(out) == 2 and out[0].logits.shape == (2,)

@@ -205,7 +205,11 @@ class OpenClipAdapter(Adapter):
 
         from open_clip.transform import PreprocessCfg, image_transform_v2
 
-        self._image_transform = image_transform_v2(PreprocessCfg(**net.visual.preprocess_cfg), is_train=False)
+        from ..fast_preprocess import fuse_to_tensor_normalize
+
+        # open_clip's own eval transform; its ToTensor + Normalize tail runs as one bit-identical step
+        self._image_transform = fuse_to_tensor_normalize(
+            image_transform_v2(PreprocessCfg(**net.visual.preprocess_cfg), is_train=False))
         try:
             self.tokenizer = open_clip.get_tokenizer(arch, cache_dir=cache_dir)
         except Exception as e:
@@ -294,7 +298,8 @@ class OpenClipAdapter(Adapter):
                 self.model.text.compile()
 
     def preprocess(self, modality: str) -> Callable[[Any], Any]:
-        """open_clip's eval transform for images (a picklable torchvision ``Compose``)."""
+        """open_clip's eval transform for images (a picklable torchvision ``Compose``; its
+        ToTensor + Normalize tail fused, bit-identical, see :mod:`mmharness.fast_preprocess`)."""
         if modality == "image":
             return self._image_transform
         return super().preprocess(modality)
