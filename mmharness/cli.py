@@ -60,8 +60,8 @@ def main(verbose: bool) -> None:
 @click.option("--data-source", default=None, help="Force a loader (e.g. torchvision, binary, hf, png).")
 @click.option("--sample", is_flag=True, help="Run on the bundled sample data (flagged in the results).")
 @click.option("--batch-size", "-b", default=32, show_default=True, type=click.IntRange(min=1))
-@click.option("--text-batch-size", default=256, show_default=True, type=click.IntRange(min=1),
-              help="Batch size for prompt embeddings (zero-shot classifiers).")
+@click.option("--text-batch-size", default=None, type=click.IntRange(min=1),
+              help="Batch size for prompt embeddings (zero-shot classifiers) [default: 256 on a GPU, 32 on a CPU].")
 @click.option("--num-workers", "-j", default=0, show_default=True, type=click.IntRange(min=0),
               help="DataLoader worker processes (decoding happens there).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")

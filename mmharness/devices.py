@@ -40,6 +40,17 @@ def resolve_device(spec: str) -> str:
     raise DeviceError(f"--device {spec!r}: expected auto, cpu, cuda, cuda:N or mps")
 
 
+TEXT_BATCH_SIZE_ACCELERATOR = 256
+TEXT_BATCH_SIZE_CPU = 32
+
+
+def default_text_batch_size(device: str) -> int:
+    """Prompt-embedding batch size when none is given: large flat batches on an accelerator; 32 on
+    a CPU, where a batch of 77-token prompts much larger than that overflows the caches (ViT-B-32's
+    180 CIFAR prompts embed in 4.3 s at 32 per batch, 5.3 s in one batch of 180, on 2 cores)."""
+    return TEXT_BATCH_SIZE_CPU if str(device).startswith("cpu") else TEXT_BATCH_SIZE_ACCELERATOR
+
+
 def autocast_factory(device: str, precision: str):
     """A zero-argument callable returning the autocast context for ``device`` and ``precision``.
 

@@ -22,7 +22,7 @@ import numpy as np
 from . import SCHEMA_VERSION, __version__
 from .adapter import Adapter, AdapterError, build_adapter, parse_model_args
 from .cache import MemoryCache, ResponseCache, check_writable, default_cache_dir
-from .devices import autocast_factory, resolve_device
+from .devices import autocast_factory, default_text_batch_size, resolve_device
 from .executors import resolve
 from .registry import ADAPTERS, TASKS, did_you_mean, expand_task_names, include
 from . import distributed
@@ -73,7 +73,7 @@ def evaluate(
     data_source: str | None = None,
     sample: bool = False,
     batch_size: int = 32,
-    text_batch_size: int = 256,
+    text_batch_size: int | None = None,
     num_workers: int = 0,
     device: str = "auto",
     precision: str = "fp32",
@@ -96,6 +96,7 @@ def evaluate(
 
     ``model`` is a registered adapter name (with ``model_args``) or an adapter instance.
     ``tasks`` is a comma-separated string or a list of task and group names.
+    ``text_batch_size`` None: 256 on an accelerator, 32 on a CPU (the value used is recorded).
     ``threads`` is the model's intra-op CPU thread count, or ``"auto"`` (see :mod:`mmharness.threads`).
     """
     t_start = time.perf_counter()
@@ -104,8 +105,9 @@ def evaluate(
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error={on_error!r}: expected one of {', '.join(ON_ERROR)}")
     threads = parse_threads(threads)
-    if batch_size < 1 or num_workers < 0 or (limit is not None and limit < 1):
-        raise ValueError("batch_size must be >= 1, num_workers >= 0 and limit >= 1")
+    if batch_size < 1 or num_workers < 0 or (limit is not None and limit < 1) or \
+            (text_batch_size is not None and text_batch_size < 1):
+        raise ValueError("batch_size and text_batch_size must be >= 1, num_workers >= 0 and limit >= 1")
     task_names = expand_task_names(tasks)
     if isinstance(model, Adapter):
         adapter_cls: type[Adapter] = type(model)
@@ -146,6 +148,8 @@ def evaluate(
     dev = resolve_device(device)
     dctx, dev = distributed.setup(dev)
     autocast = autocast_factory(dev, precision)
+    if text_batch_size is None:
+        text_batch_size = default_text_batch_size(dev)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     import torch

@@ -214,9 +214,15 @@ class RequestDataset:
 
 
 def _hash_content(h: Any, raw: Any) -> None:
-    """Feed one decoded input to the running input hash: a PIL image's mode, size and pixels; an
-    array's dtype, shape and bytes; raw bytes; otherwise its repr."""
-    if hasattr(raw, "tobytes") and hasattr(raw, "mode"):  # PIL image
+    """Feed one decoded input to the running input hash: a PIL image's mode, size and pixels; a
+    tensor's or an array's dtype, shape and bytes; raw bytes; otherwise its repr."""
+    import torch
+
+    if isinstance(raw, torch.Tensor):  # its repr elides the middle of large tensors: hash the bytes
+        t = raw.detach().cpu().contiguous()
+        h.update(f"tensor:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    elif hasattr(raw, "tobytes") and hasattr(raw, "mode"):  # PIL image
         h.update(f"PIL:{raw.mode}:{raw.size}".encode())
         h.update(raw.tobytes())
     elif hasattr(raw, "tobytes"):

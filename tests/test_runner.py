@@ -185,3 +185,41 @@ def test_torchrun_two_gloo_processes_match_single_process_and_resume(tmp_path):
     out1, err1 = single.communicate(timeout=120)
     assert single.returncode == 0, err1
     assert json.loads(out1)["tasks"]["toy_shapes"]["metrics"] == t["metrics"]
+
+
+def test_text_batch_size_default_depends_on_the_device_and_is_recorded(tmp_path):
+    from mmharness.devices import default_text_batch_size
+
+    assert default_text_batch_size("cpu") == 32
+    assert default_text_batch_size("cuda:0") == default_text_batch_size("mps") == 256
+    res = run(tmp_path, use_cache=False, device="cpu")
+    assert res.doc["config"]["text_batch_size"] == 32
+    assert run(tmp_path, use_cache=False, text_batch_size=7).doc["config"]["text_batch_size"] == 7
+    with pytest.raises(ValueError, match="text_batch_size must be >= 1"):
+        run(tmp_path, text_batch_size=0)
+
+
+def test_input_hash_covers_every_byte_of_tensors_arrays_and_images():
+    import hashlib
+
+    import torch
+    from PIL import Image
+
+    from mmharness.runner import _hash_content
+
+    def digest(x):
+        h = hashlib.blake2b(digest_size=16)
+        _hash_content(h, x)
+        return h.hexdigest()
+
+    a = torch.zeros(4000)
+    b = a.clone()
+    b[2000] = 1.0  # repr() of both tensors is the same: the middle is elided
+    assert repr(a) == repr(b) and digest(a) != digest(b)
+    assert digest(a) != digest(a.to(torch.bfloat16)) != digest(a.reshape(40, 100))
+    assert digest(a) == digest(a.clone())
+    arr = np.zeros((8, 8, 3), np.uint8)
+    arr2 = arr.copy()
+    arr2[4, 4, 1] = 1
+    assert digest(arr) != digest(arr2)
+    assert digest(Image.fromarray(arr)) == digest(Image.fromarray(arr.copy())) != digest(Image.fromarray(arr2))
