@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import bench_cache, bench_clip_benchmark, bench_coco, bench_overhead, bench_segmentation
 
-VIT = ["--model", "ViT-B-32", "--batch-size", "64", "--repeats", "2"]
+VIT = ["--model", "ViT-B-32", "--batch-size", "64", "--repeats", "3"]
 
 
 def main() -> None:
