@@ -472,8 +472,3 @@ def hash_bytes(*chunks: bytes) -> str:
     for c in chunks:
         h.update(c)
     return h.hexdigest()
-
-
-def image_content_hash(image) -> str:
-    """Hash of a decoded PIL image's pixels, size and mode (the per-sample ``input_hash``)."""
-    return hash_bytes(f"{image.mode}:{image.size}".encode(), image.tobytes())

@@ -216,15 +216,20 @@ class RequestDataset:
 def _hash_content(h: Any, raw: Any) -> None:
     """Feed one decoded input to the running input hash: a PIL image's mode, size and pixels; a
     tensor's or an array's dtype, shape and bytes; raw bytes; otherwise its repr."""
+    import numpy as np
     import torch
 
     if isinstance(raw, torch.Tensor):  # its repr elides the middle of large tensors: hash the bytes
         t = raw.detach().cpu().contiguous()
         h.update(f"tensor:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy())  # hashed in place, no copy
     elif hasattr(raw, "tobytes") and hasattr(raw, "mode"):  # PIL image
         h.update(f"PIL:{raw.mode}:{raw.size}".encode())
         h.update(raw.tobytes())
+    elif isinstance(raw, np.ndarray):
+        h.update(f"array:{raw.dtype}:{raw.shape}".encode())
+        h.update(np.ascontiguousarray(raw).reshape(-1).view(np.uint8))  # hashed in place, no copy
     elif hasattr(raw, "tobytes"):
         h.update(f"array:{getattr(raw, 'dtype', '')}:{tuple(getattr(raw, 'shape', ()))}".encode())
         h.update(raw.tobytes())
