@@ -1,10 +1,12 @@
 """The runner: feeds one task's requests to one adapter through a DataLoader, caching as it goes.
 
-Workers build each sample's request and decode its media with the adapter's preprocessing; the
-main process collates batches (grouped so that a batch shares one label set or one set of
-generation parameters), runs the executor under ``torch.inference_mode()`` and the chosen
-autocast, validates the outputs and writes them to the cache batch by batch. Samples already in
-the cache are never recomputed. Nothing here knows a task's or an adapter's name beyond messages.
+The executor first prepares shared work (zero-shot classifiers) before any worker starts. Workers
+then build each sample's request, decode its media with the adapter's preprocessing, hash the
+inputs, and stack each batch's groups (a batch shares one label set or one set of generation
+parameters). The main process runs the executor under ``torch.inference_mode()`` and the chosen
+autocast, validates the outputs and writes them to the cache batch by batch, inside a CPU thread
+budget (:mod:`mmharness.threads`). Samples already in the cache are never recomputed. Nothing here
+knows a task's or an adapter's name beyond messages.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
+import numpy as np
+
 from .adapter import Adapter
+from .devices import TEXT_BATCH_SIZE_CPU
 from .executors import Executor, RunContext
 from .requests import Batch, MediaDecodeError, Request, Response
 from .task import Sample, Task, TaskError
@@ -36,7 +41,7 @@ class RunOptions:
     precision: str = "fp32"
     on_error: str = "raise"
     progress: bool = True
-    text_batch_size: int = 256
+    text_batch_size: int = TEXT_BATCH_SIZE_CPU  # evaluate() passes default_text_batch_size(device)
     shard: tuple[int, int] = (0, 1)  # (rank, world size)
     channels_last: bool = False  # image batches (4-D tensors) in channels-last memory format
     threads: int | str = "auto"  # intra-op CPU threads for the model (see threads.py)
@@ -216,7 +221,6 @@ class RequestDataset:
 def _hash_content(h: Any, raw: Any) -> None:
     """Feed one decoded input to the running input hash: a PIL image's mode, size and pixels; a
     tensor's or an array's dtype, shape and bytes; raw bytes; otherwise its repr."""
-    import numpy as np
     import torch
 
     if isinstance(raw, torch.Tensor):  # its repr elides the middle of large tensors: hash the bytes
