@@ -11,7 +11,6 @@ knows a task's or an adapter's name beyond messages.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import numpy as np
 from .adapter import Adapter
 from .devices import TEXT_BATCH_SIZE_CPU
 from .executors import Executor, RunContext
+from .input_hash import hash_content, hash_text, input_hash_digest, new_input_hash
 from .requests import Batch, MediaDecodeError, Request, Response
 from .task import Sample, Task, TaskError
 from .threads import ThreadBudget, start_worker_clock, worker_cpu_since_last
@@ -205,56 +205,18 @@ class RequestDataset:
         idx = self.indices[i]
         try:
             req = self.task.request(self.samples[idx])
-            h = hashlib.blake2b(digest_size=16)  # one running hash over every input of the request
+            h = new_input_hash()  # one running hash over every input of the request
             inputs = {}
             for name, ref in req.media().items():
                 raw = ref.load()
                 h.update(name.encode())
-                _hash_content(h, raw)
+                hash_content(h, raw)
                 inputs[name] = self._pre(ref.modality)(raw)
-            _hash_text(h, req)
-            return _Item(idx, (self.group_key(req), tuple(sorted(inputs))), inputs, h.hexdigest())
+            hash_text(h, req)
+            return _Item(idx, (self.group_key(req), tuple(sorted(inputs))), inputs,
+                         input_hash_digest(h))
         except MediaDecodeError as e:
             return _Item(idx, None, {}, None, str(e))
-
-
-def _hash_content(h: Any, raw: Any) -> None:
-    """Feed one decoded input to the running input hash: a PIL image's mode, size and pixels; a
-    tensor's or an array's dtype, shape and bytes; raw bytes; otherwise its repr."""
-    import torch
-
-    if isinstance(raw, torch.Tensor):  # its repr elides the middle of large tensors: hash the bytes
-        t = raw.detach().cpu().contiguous()
-        h.update(f"tensor:{t.dtype}:{tuple(t.shape)}".encode())
-        if t.numel():
-            h.update(t.reshape(-1).view(torch.uint8).numpy())  # hashed in place, no copy
-    elif hasattr(raw, "tobytes") and hasattr(raw, "mode"):  # PIL image
-        h.update(f"PIL:{raw.mode}:{raw.size}".encode())
-        h.update(raw.tobytes())
-    elif isinstance(raw, np.ndarray):
-        h.update(f"array:{raw.dtype}:{raw.shape}".encode())
-        h.update(np.ascontiguousarray(raw).reshape(-1).view(np.uint8))  # hashed in place, no copy
-    elif hasattr(raw, "tobytes"):
-        h.update(f"array:{getattr(raw, 'dtype', '')}:{tuple(getattr(raw, 'shape', ()))}".encode())
-        h.update(raw.tobytes())
-    elif isinstance(raw, (bytes, bytearray)):
-        h.update(b"bytes:")
-        h.update(bytes(raw))
-    else:
-        h.update(repr(raw).encode())
-
-
-def _hash_text(h: Any, req: Request) -> None:
-    """Feed a request's text parts to the running input hash: its text, its candidate texts, and
-    (generation) the role and text of each message part."""
-    h.update(b"\x1ftext:")
-    h.update((getattr(req, "text", None) or "").encode())
-    for t in getattr(req, "texts", ()) or ():
-        h.update(b"\x1f")
-        h.update(t.encode())
-    for m in getattr(req, "messages", ()) or ():
-        for p in m.parts:
-            h.update(f"\x1f{m.role}:{p if isinstance(p, str) else '<media>'}".encode())
 
 
 @dataclass

@@ -114,7 +114,13 @@ def test_different_inputs_or_values_are_not_paired(runs, tmp_path):
     doc = load_results(res)
     log = d / doc["tasks"]["cifar10_b"]["samples_log"]
     rows = [json.loads(x) for x in log.read_text().splitlines()]
-    rows[3]["input_hash"] = "0" * 32
+    assert all(r["input_hash"].startswith("xxh3_128:") for r in rows)
+    # a hash of the earlier scheme (unprefixed BLAKE2b) is not compared with an XXH3 one: noted, still paired
+    rows[5]["input_hash"] = "0" * 32
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    t = _task(compare_runs(res, runs["oracle"]), "cifar10_b")
+    assert t["paired"] and any("1 sample(s) have input hashes of different schemes" in n for n in t["notes"])
+    rows[3]["input_hash"] = "xxh3_128:" + "0" * 32
     log.write_text("".join(json.dumps(r) + "\n" for r in rows))
     rep = compare_runs(res, runs["oracle"])
     why = _task(rep, "cifar10_b")["why_not_paired"]

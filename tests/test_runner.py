@@ -40,7 +40,7 @@ def test_toy_run_scores_validates_and_logs(tmp_path):
     assert doc["config"]["batch_size"] == 7 and doc["model"]["adapter"] == "toy_perfect"
     rows = [json.loads(line) for line in res.sample_logs["toy_shapes"].read_text().splitlines()]
     assert len(rows) == 40 and rows[0]["id"] == "0000" and rows[0]["scores"]["correct"] is True
-    assert len(rows[0]["input_hash"]) == 32 and rows[0]["response"]["kind"] == "classify"
+    assert rows[0]["input_hash"].startswith("xxh3_128:") and len(rows[0]["input_hash"]) == 9 + 32 and rows[0]["response"]["kind"] == "classify"
     assert len({r["input_hash"] for r in rows}) == 40
 
 
@@ -200,17 +200,15 @@ def test_text_batch_size_default_depends_on_the_device_and_is_recorded(tmp_path)
 
 
 def test_input_hash_covers_every_byte_of_tensors_arrays_and_images():
-    import hashlib
-
     import torch
     from PIL import Image
 
-    from mmharness.runner import _hash_content
+    from mmharness.input_hash import hash_content, input_hash_digest, new_input_hash
 
     def digest(x):
-        h = hashlib.blake2b(digest_size=16)
-        _hash_content(h, x)
-        return h.hexdigest()
+        h = new_input_hash()
+        hash_content(h, x)
+        return input_hash_digest(h)
 
     a = torch.zeros(4000)
     b = a.clone()

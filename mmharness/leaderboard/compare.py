@@ -130,8 +130,10 @@ def compare_runs(a_path: str | Path, b_path: str | Path, *, resamples: int = 100
             ia = {r["id"]: i for i, r in enumerate(sa)}
             ib = {r["id"]: i for i, r in enumerate(sb)}
             ids = [i for i in ia if i in ib]
-            hash_diff = [i for i in ids if sa[ia[i]].get("input_hash") and sb[ib[i]].get("input_hash")
-                         and sa[ia[i]]["input_hash"] != sb[ib[i]]["input_hash"]]
+            hash_diff, other_scheme = _input_hash_differences(ids, sa, ia, sb, ib)
+            if other_scheme:
+                notes.append(f"{other_scheme} sample(s) have input hashes of different schemes in the two runs "
+                             f"(written by different mmharness versions): their inputs were not checked")
             if hash_diff:
                 why_task = (f"{len(hash_diff)} sample(s) had different inputs in the two runs (input hashes "
                             f"differ, e.g. {hash_diff[0]}): not the same test items")
@@ -225,3 +227,20 @@ def format_comparison(rep: dict) -> str:
                    f"only in B: {', '.join(rep['only_in_b']) or '-'}")
     out.append("(* = primary metric; ↑/↓ = higher/lower is better)")
     return "\n".join(out)
+
+
+def _input_hash_differences(ids: list, sa: list, ia: dict, sb: list, ib: dict) -> tuple[list, int]:
+    """Ids whose input hashes differ between the runs (both present, same scheme), and how many
+    ids could not be checked because their hashes use different schemes."""
+    from ..input_hash import input_hash_scheme
+
+    differ, other_scheme = [], 0
+    for i in ids:
+        ha, hb = sa[ia[i]].get("input_hash"), sb[ib[i]].get("input_hash")
+        if not ha or not hb:
+            continue
+        if input_hash_scheme(ha) != input_hash_scheme(hb):
+            other_scheme += 1
+        elif ha != hb:
+            differ.append(i)
+    return differ, other_scheme
