@@ -50,10 +50,8 @@ def _unchanged(x):
 
 def _register_predecoded_task(tensors) -> None:
     """Register (once per process) a cifar10_b variant whose image inputs are rows of ``tensors``."""
-    from dataclasses import replace
-
     from mmharness.registry import TASKS, register_task
-    from mmharness.requests import ImageArray
+    from mmharness.requests import ClassifyRequest, ImageArray
     from mmharness.tasks.cifar_b import Cifar10B
 
     if PREDECODED_TASK in TASKS.names():
@@ -66,9 +64,9 @@ def _register_predecoded_task(tensors) -> None:
 
         rows = _TensorRows(tensors)
 
-        def request(self, sample):
-            req = super().request(sample)
-            return replace(req, inputs={"image": ImageArray(self.rows, int(sample.id))})
+        def request(self, sample):  # as cheap as Cifar10B.request: the harness, not this task, is timed
+            return ClassifyRequest(inputs={"image": ImageArray(self.rows, int(sample.id))},
+                                   labels=self.labelset, reference=sample.gold)
 
 
 def main(argv: list[str] | None = None) -> dict:

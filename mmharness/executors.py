@@ -10,7 +10,7 @@ classifier). The runner only ever talks to executors; it never branches on names
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -47,6 +47,7 @@ class RunContext:
     cache: Any  # ResponseCache or MemoryCache
     text_batch_size: int = 256
     autocast: Callable[[], Any] | None = None
+    artifacts: dict[str, Any] = field(default_factory=dict)  # this run's decoded shared artifacts
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -292,11 +293,14 @@ def zero_shot_classifier(adapter: Adapter, labels: LabelSet, ctx: RunContext) ->
     its prompts. All C x T prompts are embedded in large flat batches; the result (C, D) is cached
     per adapter fingerprint + precision + label set."""
     key = f"zeroshot:{ctx.adapter_key}:{labels.key()}"
+    if key in ctx.artifacts:  # already read or built in this run: no cache round trip per batch
+        return ctx.artifacts[key]
     cached = ctx.cache.get_artifact(key)
     if cached is not None:
         from .requests import decode
 
-        return decode(cached).vector
+        ctx.artifacts[key] = decode(cached).vector
+        return ctx.artifacts[key]
     prompts = labels.prompts()
     flat = [p for per_class in prompts for p in per_class]
     emb = embed_texts_batched(adapter, flat, ctx.text_batch_size, ctx)
@@ -305,6 +309,7 @@ def zero_shot_classifier(adapter: Adapter, labels: LabelSet, ctx: RunContext) ->
     from .requests import encode
 
     ctx.cache.put_artifact(key, encode(EmbeddingResponse(weights)))
+    ctx.artifacts[key] = weights
     return weights
 
 

@@ -417,9 +417,8 @@ def encode(response: Response) -> bytes:
 
     Arrays keep dtype and shape exactly, so a cached response decodes to bit-identical values.
     """
-    header: dict[str, Any] = {"kind": response.kind, "fields": {}, "arrays": {}}
-    blobs: list[bytes] = []
-    offset = 0
+    fields: list[tuple[str, Any]] = []
+    arrays: list[tuple[str, np.ndarray]] = []
     for name, value in vars(response).items():
         if name == "kind":
             continue
@@ -427,26 +426,65 @@ def encode(response: Response) -> bytes:
             arr = np.ascontiguousarray(value)
             if arr.dtype.hasobject:
                 raise TypeError(f"response field {name!r} is an object array; use numeric arrays")
-            raw = arr.tobytes()
-            header["arrays"][name] = [arr.dtype.str, list(arr.shape), offset, len(raw)]
-            blobs.append(raw)
-            offset += len(raw)
+            arrays.append((name, arr))
         else:
-            header["fields"][name] = value
-    head = json.dumps(header, separators=(",", ":")).encode()
-    return len(head).to_bytes(4, "little") + head + b"".join(blobs)
+            fields.append((name, value))
+    shared = all(v is None or isinstance(v, (bool, int, float)) for _, v in fields)
+    key = (response.kind, tuple((n, type(v), v) for n, v in fields),
+           tuple((n, a.dtype.str, a.shape) for n, a in arrays)) if shared else None
+    prefix = _ENCODED_HEADERS.get(key) if shared else None
+    if prefix is None:
+        header: dict[str, Any] = {"kind": response.kind, "fields": dict(fields), "arrays": {}}
+        offset = 0
+        for name, arr in arrays:
+            header["arrays"][name] = [arr.dtype.str, list(arr.shape), offset, arr.nbytes]
+            offset += arr.nbytes
+        head = json.dumps(header, separators=(",", ":")).encode()
+        prefix = len(head).to_bytes(4, "little") + head
+        if shared and len(_ENCODED_HEADERS) < _HEADERS_MAX:
+            _ENCODED_HEADERS[key] = prefix
+    return prefix + b"".join(arr.tobytes() for _, arr in arrays)
+
+
+_ENCODED_HEADERS: dict[tuple, bytes] = {}
+"""Header bytes by (kind, scalar field values, array dtypes and shapes): :func:`encode`'s twin of
+:data:`_HEADERS` (the type is part of the key, so ``1``, ``1.0`` and ``True`` stay distinct)."""
 
 
 def decode(payload: bytes) -> Response:
     """Inverse of :func:`encode`."""
     n = int.from_bytes(payload[:4], "little")
-    header = json.loads(payload[4 : 4 + n])
+    head = bytes(payload[4 : 4 + n])
+    spec = _HEADERS.get(head)
+    if spec is None:
+        spec = _parse_header(head)
+    cls, fields, arrays, shared = spec
+    kwargs = dict(fields) if shared else fields
     body = memoryview(payload)[4 + n :]
-    kwargs = dict(header["fields"])
-    for name, (dtype, shape, off, size) in header["arrays"].items():
-        kwargs[name] = np.frombuffer(body[off : off + size], dtype=np.dtype(dtype)).reshape(shape).copy()
-    cls = _RESPONSE_TYPES[header["kind"]]
+    for name, dtype, shape, off, size in arrays:
+        kwargs[name] = np.frombuffer(body[off : off + size], dtype=dtype).reshape(shape).copy()
     return cls(**kwargs)
+
+
+_HEADERS: dict[bytes, tuple] = {}
+"""Parsed headers by their bytes. Responses of one task mostly share one header (same kind, same
+array dtypes and shapes, no per-sample field values), so reading a cached task back parses JSON
+once, not once per sample. Only headers whose fields are all immutable scalars are kept (a text
+field makes each header unique), at most :data:`_HEADERS_MAX` of them."""
+_HEADERS_MAX = 4096
+
+
+def _parse_header(head: bytes) -> tuple:
+    """(response class, field values, [(name, dtype, shape, offset, size)], shared) of a header."""
+    header = json.loads(head)
+    arrays = [(name, np.dtype(dtype), tuple(shape), off, size)
+              for name, (dtype, shape, off, size) in header["arrays"].items()]
+    fields = header["fields"]
+    shared = all(v is None or isinstance(v, (bool, int, float)) for v in fields.values())
+    spec = (_RESPONSE_TYPES[header["kind"]], fields, arrays, shared)
+    if shared and len(_HEADERS) < _HEADERS_MAX:
+        _HEADERS[head] = spec
+    return spec
 
 
 def response_to_json(response: Response, max_array: int = 4096) -> dict:

@@ -175,6 +175,7 @@ class _Item:
     inputs: dict[str, Any]
     input_hash: str | None
     error: str | None = None
+    request: Request | None = None  # kept only in-process (num_workers=0): nothing to pickle
 
 
 class RequestDataset:
@@ -201,6 +202,12 @@ class RequestDataset:
             self._preprocessors[modality] = self._preprocess_factory(modality)
         return self._preprocessors[modality]
 
+    @staticmethod
+    def _in_process() -> bool:
+        from torch.utils.data import get_worker_info
+
+        return get_worker_info() is None
+
     def __getitem__(self, i: int) -> _Item:
         idx = self.indices[i]
         try:
@@ -213,8 +220,8 @@ class RequestDataset:
                 hash_content(h, raw)
                 inputs[name] = self._pre(ref.modality)(raw)
             hash_text(h, req)
-            return _Item(idx, (self.group_key(req), tuple(sorted(inputs))), inputs,
-                         input_hash_digest(h))
+            return _Item(idx, (self.group_key(req), tuple(sorted(inputs))), inputs, input_hash_digest(h),
+                         request=req if self._in_process() else None)
         except MediaDecodeError as e:
             return _Item(idx, None, {}, None, str(e))
 
@@ -226,6 +233,7 @@ class _Group:
     indices: list[int]
     input_hashes: list[str | None]
     inputs: dict[str, Any]
+    requests: list[Request] | None = None  # in-process only; a worker's are rebuilt by the main process
 
 
 @dataclass
@@ -251,7 +259,8 @@ class _Collator:
         good = [it for it in items if it.error is None]
         groups = [
             _Group([it.index for it in g], [it.input_hash for it in g],
-                   {k: _stack([it.inputs[k] for it in g], self.channels_last) for k in g[0].inputs})
+                   {k: _stack([it.inputs[k] for it in g], self.channels_last) for k in g[0].inputs},
+                   [it.request for it in g] if all(it.request is not None for it in g) else None)
             for g in _groups(good)
         ]
         return _Collated([it for it in items if it.error is not None], groups, len(items),
@@ -345,7 +354,7 @@ def _compute(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list
                         f"(they are counted in the results).")
             for group in collated.groups:
                 ids = [samples[i].id for i in group.indices]
-                requests = [task.request(samples[i]) for i in group.indices]  # light: no media decoding
+                requests = group.requests or [task.request(samples[i]) for i in group.indices]  # light
                 batch = Batch(
                     sample_ids=ids,
                     inputs={k: _move(v, opts.device) for k, v in group.inputs.items()},

@@ -103,6 +103,34 @@ def test_encode_decode_roundtrip_is_exact(resp):
             assert w == v
 
 
+def test_encoded_bytes_follow_the_documented_format_and_decoded_values_are_independent():
+    import json
+
+    def reference(resp):  # the format, spelled out: 4-byte length, JSON header, raw arrays in order
+        fields = {k: v for k, v in vars(resp).items() if k != "kind" and not isinstance(v, np.ndarray)}
+        arrays, blobs, off = {}, b"", 0
+        for k, v in vars(resp).items():
+            if isinstance(v, np.ndarray):
+                arrays[k] = [v.dtype.str, list(v.shape), off, v.nbytes]
+                blobs, off = blobs + v.tobytes(), off + v.nbytes
+        head = json.dumps({"kind": resp.kind, "fields": fields, "arrays": arrays}, separators=(",", ":")).encode()
+        return len(head).to_bytes(4, "little") + head + blobs
+
+    rng = np.random.default_rng(1)
+    seq = [ClassifyResponse(rng.normal(size=10).astype(np.float32)) for _ in range(3)]
+    seq += [ClassifyResponse(rng.normal(size=4).astype(np.float64)),  # same kind, other dtype and shape
+            ClassifyResponse(np.ones(10, np.float32), np.array([0, 0, 1, 1], np.float32)),
+            TextResponse("a", warnings=["w"]), TextResponse("b", prompt="p")]
+    for resp in seq * 2:  # the second pass reuses memoised headers
+        assert encode(resp) == reference(resp)
+    a, b = decode(encode(seq[0])), decode(encode(seq[0]))
+    a.logits[0] = 123.0  # decoded arrays are writable copies, not views of one buffer
+    assert b.logits[0] == seq[0].logits[0] and decode(encode(seq[3])).logits.dtype == np.float64
+    t1, t2 = decode(encode(seq[5])), decode(encode(seq[5]))
+    t1.warnings.append("x")
+    assert t2.warnings == ["w"]
+
+
 def test_encode_never_pickles():
     payload = encode(ClassifyResponse(np.ones(3, np.float32)))
     assert b"\x80\x04" not in payload[:2] and payload[4:5] == b"{"
@@ -157,3 +185,14 @@ def test_zero_shot_prepare_embeds_each_label_set_once_before_the_batches():
     n = len(adapter.calls)
     out = ex.run(adapter, Batch(["s0", "s1"], {"image": torch.zeros(2, 3, 4, 4)}, reqs[:1] * 2, [None, None]), ctx)
     assert len(adapter.calls) == n and len(out) == 2 and out[0].logits.shape == (2,)
+    # the batches take the classifier from this run's memo: no cache round trip per batch
+    reads = []
+    real_get = ctx.cache.get_artifact
+    ctx.cache.get_artifact = lambda key: reads.append(key) or real_get(key)
+    for _ in range(3):
+        ex.run(adapter, Batch(["s0"], {"image": torch.zeros(1, 3, 4, 4)}, reqs[1:2], [None]), ctx)
+    assert reads == [] and len(adapter.calls) == n
+    fresh = RunContext("counting", "t", "k", ctx.cache)  # a new run reads the cached artifact once
+    for _ in range(3):
+        ex.run(adapter, Batch(["s0"], {"image": torch.zeros(1, 3, 4, 4)}, reqs[1:2], [None]), fresh)
+    assert len(reads) == 1 and len(adapter.calls) == n

@@ -221,3 +221,21 @@ def test_input_hash_covers_every_byte_of_tensors_arrays_and_images():
     arr2[4, 4, 1] = 1
     assert digest(arr) != digest(arr2)
     assert digest(Image.fromarray(arr)) == digest(Image.fromarray(arr.copy())) != digest(Image.fromarray(arr2))
+
+
+def test_requests_are_built_once_per_sample_in_process_and_rebuilt_after_workers(tmp_path, monkeypatch):
+    """Without workers the request a sample's inputs were decoded for is the one the executor
+    gets (built once); a worker's requests stay in the worker and the main process rebuilds them.
+    (The toy task's executor has no ``prepare``, which would build each request once more.)"""
+    from mmharness.registry import TASKS
+
+    cls = TASKS.get("toy_shapes")
+    built = []
+    real = cls.request
+    monkeypatch.setattr(cls, "request", lambda self, s: built.append(s.id) or real(self, s))
+    a = run(tmp_path, use_cache=False, num_workers=0)
+    assert a.metric("toy_shapes") == 1.0 and len(built) == 40
+    built.clear()
+    b = run(tmp_path, use_cache=False, num_workers=1)  # the worker's builds happen in its own process
+    assert b.doc["tasks"]["toy_shapes"]["metrics"] == a.doc["tasks"]["toy_shapes"]["metrics"]
+    assert len(built) == 40  # the main process's rebuild
