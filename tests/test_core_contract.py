@@ -196,3 +196,24 @@ def test_zero_shot_prepare_embeds_each_label_set_once_before_the_batches():
     for _ in range(3):
         ex.run(adapter, Batch(["s0"], {"image": torch.zeros(1, 3, 4, 4)}, reqs[1:2], [None]), fresh)
     assert len(reads) == 1 and len(adapter.calls) == n
+
+
+def test_response_cache_reads_back_whole_tasks_and_subsets_alike(tmp_path):
+    """get_many answers the same whether it scans the task (most of its rows wanted) or looks
+    samples up in chunks (few wanted, or more than SQLite's 999 parameters)."""
+    from mmharness.cache import ResponseCache
+
+    with ResponseCache(tmp_path) as cache:
+        rows = [(f"s{i:04d}", ClassifyResponse(np.full(3, i, np.float32)), f"h{i}") for i in range(1500)]
+        cache.put_many("A", "T", rows)
+        cache.put_many("A", "other", rows[:10])
+        cache.put_many("B", "T", rows[:10])
+        everything = [r[0] for r in rows] + ["missing"]
+        for wanted in (everything, everything[::-1][:1000], everything[:950], everything[::3], ["s0007"]):
+            got = cache.get_many("A", "T", wanted)
+            present = [w for w in wanted if w != "missing"]
+            assert sorted(got) == sorted(present)
+            for sid in present:
+                i = int(sid[1:])
+                assert got[sid][1] == f"h{i}" and got[sid][0].logits.tolist() == [float(i)] * 3
+        assert cache.get_many("B", "T", everything[:1000]).keys() == {r[0] for r in rows[:10]}
