@@ -429,7 +429,8 @@ def encode(response: Response) -> bytes:
             arrays.append((name, arr))
         else:
             fields.append((name, value))
-    shared = all(v is None or isinstance(v, (bool, int, float)) for _, v in fields)
+    # memoised only for None/bool/int fields: equal keys must mean equal JSON (0.0 == -0.0 do not)
+    shared = all(v is None or isinstance(v, (bool, int)) for _, v in fields)
     key = (response.kind, tuple((n, type(v), v) for n, v in fields),
            tuple((n, a.dtype.str, a.shape) for n, a in arrays)) if shared else None
     prefix = _ENCODED_HEADERS.get(key) if shared else None
@@ -447,8 +448,8 @@ def encode(response: Response) -> bytes:
 
 
 _ENCODED_HEADERS: dict[tuple, bytes] = {}
-"""Header bytes by (kind, scalar field values, array dtypes and shapes): :func:`encode`'s twin of
-:data:`_HEADERS` (the type is part of the key, so ``1``, ``1.0`` and ``True`` stay distinct)."""
+"""Header bytes by (kind, None/bool/int field values, array dtypes and shapes): :func:`encode`'s
+twin of :data:`_HEADERS` (the type is part of the key, so ``1`` and ``True`` stay distinct)."""
 
 
 def decode(payload: bytes) -> Response:
