@@ -85,26 +85,19 @@ class ResponseCache:
     def get_many(self, adapter: str, task: str,
                  sample_ids: Sequence[str]) -> dict[str, tuple[Response, str | None]]:
         """Responses (and input hashes) of the given samples that are cached."""
-        out: dict[str, tuple[Response, str | None]] = {}
         wanted = list(sample_ids)
         if len(wanted) > 900 and self.count(adapter, task) <= 2 * len(wanted):
             # most of the task's rows (a whole-task read-back): one range scan beats chunks of IN (...)
             keep = set(wanted)
-            for sid, payload, ih in self._conn.execute(
+            rows = (r for r in self._conn.execute(
                 "SELECT sample, payload, input_hash FROM responses WHERE adapter=? AND task=?", (adapter, task)
-            ):
-                if sid in keep:
-                    out[sid] = (decode(payload), ih)
-            return out
-        for i in range(0, len(wanted), 900):  # SQLite's parameter limit
-            chunk = wanted[i : i + 900]
-            q = ",".join("?" * len(chunk))
-            for sid, payload, ih in self._conn.execute(
-                f"SELECT sample, payload, input_hash FROM responses "
-                f"WHERE adapter=? AND task=? AND sample IN ({q})", (adapter, task, *chunk)
-            ):
-                out[sid] = (decode(payload), ih)
-        return out
+            ) if r[0] in keep)
+        else:
+            chunks = [wanted[i : i + 900] for i in range(0, len(wanted), 900)]  # SQLite's parameter limit
+            rows = (r for chunk in chunks for r in self._conn.execute(
+                f"SELECT sample, payload, input_hash FROM responses WHERE adapter=? AND task=? "
+                f"AND sample IN ({','.join('?' * len(chunk))})", (adapter, task, *chunk)))
+        return {sid: (decode(payload), ih) for sid, payload, ih in rows}
 
     def count(self, adapter: str | None = None, task: str | None = None) -> int:
         q, args = "SELECT COUNT(*) FROM responses", []

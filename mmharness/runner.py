@@ -175,7 +175,7 @@ class _Item:
     inputs: dict[str, Any]
     input_hash: str | None
     error: str | None = None
-    request: Request | None = None  # kept only in-process (num_workers=0): nothing to pickle
+    request: Request | None = None  # only with RequestDataset.keep_requests (no workers): never pickled
 
 
 class RequestDataset:
@@ -186,8 +186,10 @@ class RequestDataset:
     """
 
     def __init__(self, task: Task, samples: Sequence[Sample], indices: Sequence[int],
-                 preprocess: Callable[[str], Callable], group_key: Callable[[Request], Any]):
+                 preprocess: Callable[[str], Callable], group_key: Callable[[Request], Any],
+                 keep_requests: bool = False):
         self.task = task
+        self.keep_requests = keep_requests  # True only when items stay in this process (no workers)
         self.group_key = group_key
         self.samples = samples
         self.indices = list(indices)
@@ -202,12 +204,6 @@ class RequestDataset:
             self._preprocessors[modality] = self._preprocess_factory(modality)
         return self._preprocessors[modality]
 
-    @staticmethod
-    def _in_process() -> bool:
-        from torch.utils.data import get_worker_info
-
-        return get_worker_info() is None
-
     def __getitem__(self, i: int) -> _Item:
         idx = self.indices[i]
         try:
@@ -221,7 +217,7 @@ class RequestDataset:
                 inputs[name] = self._pre(ref.modality)(raw)
             hash_text(h, req)
             return _Item(idx, (self.group_key(req), tuple(sorted(inputs))), inputs, input_hash_digest(h),
-                         request=req if self._in_process() else None)
+                         request=req if self.keep_requests else None)
         except MediaDecodeError as e:
             return _Item(idx, None, {}, None, str(e))
 
@@ -260,7 +256,7 @@ class _Collator:
         groups = [
             _Group([it.index for it in g], [it.input_hash for it in g],
                    {k: _stack([it.inputs[k] for it in g], self.channels_last) for k in g[0].inputs},
-                   [it.request for it in g] if all(it.request is not None for it in g) else None)
+                   [it.request for it in g] if g[0].request is not None else None)
             for g in _groups(good)
         ]
         return _Collated([it for it in items if it.error is not None], groups, len(items),
@@ -331,7 +327,8 @@ def _compute(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list
     with torch.inference_mode(), autocast():  # before the workers start, so nothing competes with it
         executor.prepare(adapter, (task.request(samples[i]) for i in todo), ctx)
     model_seconds += time.perf_counter() - t1
-    dataset = RequestDataset(task, samples, todo, adapter.preprocess, executor.group_key)
+    dataset = RequestDataset(task, samples, todo, adapter.preprocess, executor.group_key,
+                             keep_requests=opts.num_workers == 0)
     loader = DataLoader(
         dataset, batch_size=opts.batch_size, shuffle=False, num_workers=opts.num_workers,
         collate_fn=_Collator(opts.channels_last), pin_memory=opts.device.startswith("cuda"),

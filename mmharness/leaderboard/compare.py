@@ -130,7 +130,7 @@ def compare_runs(a_path: str | Path, b_path: str | Path, *, resamples: int = 100
             ia = {r["id"]: i for i, r in enumerate(sa)}
             ib = {r["id"]: i for i, r in enumerate(sb)}
             ids = [i for i in ia if i in ib]
-            hash_diff, other_scheme = _input_hash_differences(ids, sa, ia, sb, ib)
+            hash_diff, other_scheme = _input_hash_differences([(i, sa[ia[i]], sb[ib[i]]) for i in ids])
             if other_scheme:
                 notes.append(f"{other_scheme} sample(s) have input hashes of different schemes in the two runs "
                              f"(written by different mmharness versions): their inputs were not checked")
@@ -229,14 +229,14 @@ def format_comparison(rep: dict) -> str:
     return "\n".join(out)
 
 
-def _input_hash_differences(ids: list, sa: list, ia: dict, sb: list, ib: dict) -> tuple[list, int]:
-    """Ids whose input hashes differ between the runs (both present, same scheme), and how many
-    ids could not be checked because their hashes use different schemes."""
+def _input_hash_differences(pairs: list[tuple[str, dict, dict]]) -> tuple[list, int]:
+    """Of (id, row in A, row in B) pairs: the ids whose input hashes differ (both present, same
+    scheme), and how many could not be checked because their hashes use different schemes."""
     from ..input_hash import input_hash_scheme
 
     differ, other_scheme = [], 0
-    for i in ids:
-        ha, hb = sa[ia[i]].get("input_hash"), sb[ib[i]].get("input_hash")
+    for i, row_a, row_b in pairs:
+        ha, hb = row_a.get("input_hash"), row_b.get("input_hash")
         if not ha or not hb:
             continue
         if input_hash_scheme(ha) != input_hash_scheme(hb):
