@@ -1,8 +1,8 @@
 """Crash-safe per-sample response cache.
 
-One SQLite database in WAL mode with ``synchronous=FULL``: every ``put_many`` is one transaction,
-durable when it returns, so a run killed at any point (SIGKILL included) loses at most the batch in
-flight. Rows are keyed by (adapter fingerprint, task fingerprint, sample id); payloads are
+One SQLite database in WAL mode with ``synchronous=FULL``: every ``put_many`` / ``put_batch`` is one
+transaction, durable when it returns, so a run killed at any point (SIGKILL included) loses at most
+the batch in flight. Rows are keyed by (adapter fingerprint, task fingerprint, sample id); payloads are
 :func:`mmharness.requests.encode` bytes (JSON header + raw arrays, never pickle).
 
 Several processes (data-parallel ranks) may write the same database: SQLite serialises writers and
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .requests import Response, decode, encode
+from .requests import Response, ResponseRows, decode, encode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -55,6 +55,9 @@ class ResponseCache:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(SCHEMA)
+        # (adapter, task) -> {sample: (response, input hash)}: rows this connection wrote with
+        # ``keep=True`` and get_many has not read back yet (see put_batch)
+        self._unread: dict[tuple[str, str], dict[str, tuple[Response, str | None]]] = {}
 
     def close(self) -> None:
         self._conn.close()
@@ -76,16 +79,58 @@ class ResponseCache:
     def put_many(self, adapter: str, task: str,
                  items: Iterable[tuple[str, Response, str | None]]) -> None:
         """Store (sample id, response, input hash) rows in one durable transaction."""
-        now = time.time()
-        rows = [(adapter, task, sid, encode(resp), ih, now) for sid, resp, ih in items]
-        if not rows:
+        items = list(items)
+        self.put_batch(adapter, task, [it[0] for it in items], [it[1] for it in items], [it[2] for it in items])
+
+    def put_batch(self, adapter: str, task: str, sample_ids: Sequence[str], responses: Sequence[Response],
+                  input_hashes: Sequence[str | None], keep: bool = False) -> None:
+        """Store one batch (ids, responses and input hashes, aligned) in one durable transaction:
+        the responses encoded a batch at a time (:func:`~mmharness.requests.encode_many`, the same
+        bytes as :func:`~mmharness.requests.encode`), the rows inserted with one ``executemany``.
+
+        ``keep=True`` (the runner, for tasks it reads back whole) also keeps the responses of an
+        intact :class:`~mmharness.requests.ResponseRows` batch in memory until :meth:`get_many`
+        reads them back, once: they are what decoding the stored bytes would give (same class,
+        None/bool/int fields, arrays of the same dtype, shape and bytes), so the read-back skips
+        the database and the decoding."""
+        if not (len(sample_ids) == len(responses) == len(input_hashes)):
+            raise ValueError(f"put_batch: {len(sample_ids)} ids, {len(responses)} responses, "
+                             f"{len(input_hashes)} input hashes")
+        if not sample_ids:
             return
-        self._write("INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?)", rows)
+        rows_batch = isinstance(responses, ResponseRows) and responses.intact()
+        payloads = responses.encoded() if rows_batch else [encode(r) for r in responses]
+        now = time.time()
+        self._write("INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?)",
+                    [(adapter, task, sid, p, ih, now) for sid, p, ih in zip(sample_ids, payloads, input_hashes)])
+        unread = self._unread.get((adapter, task))
+        if keep and rows_batch:
+            if unread is None:
+                unread = self._unread[(adapter, task)] = {}
+            unread.update(zip(sample_ids, zip(responses, input_hashes)))
+        elif unread:  # rewritten rows are read from the database again
+            for sid in sample_ids:
+                unread.pop(sid, None)
 
     def get_many(self, adapter: str, task: str,
                  sample_ids: Sequence[str]) -> dict[str, tuple[Response, str | None]]:
         """Responses (and input hashes) of the given samples that are cached."""
         wanted = list(sample_ids)
+        out: dict[str, tuple[Response, str | None]] = {}
+        unread = self._unread.get((adapter, task))
+        if unread:  # kept by put_batch(keep=True): handed over once, without a database round trip
+            rest = []
+            for sid in wanted:
+                hit = unread.pop(sid, None)
+                if hit is None:
+                    rest.append(sid)
+                else:
+                    out[sid] = hit
+            if not unread:
+                del self._unread[(adapter, task)]
+            if not rest:
+                return out
+            wanted = rest
         if len(wanted) > 900 and self.count(adapter, task) <= 2 * len(wanted):
             # most of the task's rows (a whole-task read-back): one range scan beats chunks of IN (...)
             keep = set(wanted)
@@ -97,7 +142,8 @@ class ResponseCache:
             rows = (r for chunk in chunks for r in self._conn.execute(
                 f"SELECT sample, payload, input_hash FROM responses WHERE adapter=? AND task=? "
                 f"AND sample IN ({','.join('?' * len(chunk))})", (adapter, task, *chunk)))
-        return {sid: (decode(payload), ih) for sid, payload, ih in rows}
+        out.update((sid, (decode(payload), ih)) for sid, payload, ih in rows)
+        return out
 
     def count(self, adapter: str | None = None, task: str | None = None) -> int:
         q, args = "SELECT COUNT(*) FROM responses", []
@@ -157,6 +203,9 @@ class MemoryCache:
     def put_many(self, adapter, task, items):
         for sid, resp, ih in items:
             self._rows[(adapter, task, sid)] = (resp, ih)
+
+    def put_batch(self, adapter, task, sample_ids, responses, input_hashes, keep=False):
+        self.put_many(adapter, task, zip(sample_ids, responses, input_hashes))
 
     def get_many(self, adapter, task, sample_ids):
         return {s: self._rows[(adapter, task, s)] for s in sample_ids if (adapter, task, s) in self._rows}

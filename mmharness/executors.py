@@ -28,6 +28,7 @@ from .requests import (
     LabelSet,
     Request,
     Response,
+    ResponseRows,
     ScoresResponse,
     TextResponse,
 )
@@ -121,7 +122,7 @@ class EmbedImage(Executor):
     def run(self, adapter, batch, ctx):
         out = to_numpy(adapter.embed_image(batch.inputs["image"]))
         _check_rows(ctx, batch, out, "embed_image output")
-        return [EmbeddingResponse(v.astype(np.float32)) for v in out]
+        return ResponseRows(EmbeddingResponse, out.astype(np.float32))
 
 
 class EmbedText(Executor):
@@ -130,7 +131,7 @@ class EmbedText(Executor):
     def run(self, adapter, batch, ctx):
         out = to_numpy(adapter.embed_text([r.text for r in batch.requests]))
         _check_rows(ctx, batch, out, "embed_text output")
-        return [EmbeddingResponse(v.astype(np.float32)) for v in out]
+        return ResponseRows(EmbeddingResponse, out.astype(np.float32))
 
 
 def _score_rows(ctx, batch, out, what) -> list[np.ndarray]:
@@ -174,7 +175,7 @@ class Classify(Executor):
         if out.boxes is not None:
             boxes = to_numpy(out.boxes).astype(np.float32)
             _check_rows(ctx, batch, boxes, "classify boxes", 4)
-        return [ClassifyResponse(logits[i], None if boxes is None else boxes[i]) for i in range(len(batch))]
+        return ResponseRows(ClassifyResponse, logits) if boxes is None else ResponseRows(ClassifyResponse, logits, boxes)
 
 
 class Generate(Executor):
@@ -328,8 +329,12 @@ class ZeroShotClassify(Executor):
         """Embed the prompts of every label set the requests use (one classifier per label set;
         label sets whose templates take a per-sample ``{text}`` are left to the batches)."""
         seen: set[str] = set()
+        last = None
         for r in requests:
             labels = r.labels
+            if labels is last:  # most tasks share one LabelSet object: nothing new to look at
+                continue
+            last = labels
             key = labels.key()
             if key not in seen:
                 seen.add(key)
@@ -347,7 +352,7 @@ class ZeroShotClassify(Executor):
         img = to_numpy(adapter.embed_image(batch.inputs["image"])).astype(np.float32)
         _check_rows(ctx, batch, img, "embed_image output", weights.shape[1])
         logits = (self.logit_scale * _l2norm(img) @ weights.T).astype(np.float32)
-        return [ClassifyResponse(row) for row in logits]
+        return ResponseRows(ClassifyResponse, logits)
 
 
 def render_prompt(template: str, class_name: str, text: str | None = None) -> str:
@@ -462,7 +467,7 @@ class ZeroShotVideoTextClassify(ZeroShotClassify):
         if query.shape[1] != weights.shape[1]:
             raise _fail(ctx, batch, f"text embeddings of the requests have dim {query.shape[1]} but the class "
                                     f"embeddings have dim {weights.shape[1]}")
-        return [ClassifyResponse(row) for row in (self.logit_scale * query @ weights.T).astype(np.float32)]
+        return ResponseRows(ClassifyResponse, (self.logit_scale * query @ weights.T).astype(np.float32))
 
 
 def ctx_device(adapter: Adapter) -> str:

@@ -488,6 +488,107 @@ def _parse_header(head: bytes) -> tuple:
     return spec
 
 
+class ResponseRows(list):
+    """One batch's responses, each built from row ``i`` of the same (B, ...) arrays.
+
+    ``ResponseRows(ClassifyResponse, logits)`` is the list ``[ClassifyResponse(logits[0]), ...]``
+    (the arrays fill the class's leading fields, positionally; its other fields keep their
+    defaults, which must be None, bool or int) that also remembers the arrays, so that
+    :func:`encode_many` writes the batch's payloads from one header and one buffer per array
+    instead of encoding row by row. The rows are ordinary responses: a task cannot tell them
+    from any others, and their encoded bytes are exactly :func:`encode`'s. A row replaced or
+    modified after construction is noticed (:meth:`intact`) and then encoded row by row.
+    """
+
+    def __init__(self, cls: type[Response], *arrays: np.ndarray):
+        layout = _row_layout(cls, len(arrays))
+        arrays = tuple(np.ascontiguousarray(a) for a in arrays)
+        n = len(arrays[0]) if arrays else 0
+        if not arrays or any(a.ndim < 2 or len(a) != n for a in arrays):
+            raise ValueError(f"ResponseRows({cls.__name__}) needs (B, ...) arrays with B rows each, got shapes "
+                             f"{[a.shape for a in arrays]}")
+        if any(a.dtype.hasobject for a in arrays):
+            raise TypeError(f"ResponseRows({cls.__name__}): object arrays cannot be encoded")
+        views = [list(a) for a in arrays]  # the rows, as the responses hold them
+        super().__init__(map(cls, *views))
+        first = vars(self[0]) if n else {}
+        # what every row's instance dict must hold besides its arrays: row 0's other values
+        self._others = tuple((k, v) for k, v in first.items() if k not in layout)
+        self._n_fields = len(first)
+        self.cls, self.arrays, self._views, self._names = cls, arrays, views, layout
+
+    def intact(self) -> bool:
+        """True while every row is still the response built from the arrays (same object, same
+        field values), so that :func:`encode_many` may encode the batch from the arrays."""
+        cls, views, names, others, n_fields = self.cls, self._views, self._names, self._others, self._n_fields
+        if len(self) != len(views[0]):
+            return False
+        for i, r in enumerate(self):
+            if type(r) is not cls:
+                return False
+            d = r.__dict__
+            if len(d) != n_fields:
+                return False
+            for name, rows in zip(names, views):
+                if d.get(name) is not rows[i]:
+                    return False
+            for name, value in others:
+                v = d.get(name, _MISSING)
+                if v is not value and not (type(v) is type(value) and v == value):
+                    return False
+        return True
+
+    def encoded(self) -> list[bytes]:
+        """Each row's :func:`encode` bytes, from one header and one buffer per array (call only
+        while :meth:`intact`)."""
+        if not self:
+            return []
+        first = encode(self[0])  # the header every row shares (same kind, fields, dtypes, shapes)
+        prefix = first[: 4 + int.from_bytes(first[:4], "little")]
+        bufs = [a.tobytes() for a in self.arrays]
+        steps = [len(b) // len(self) for b in bufs]
+        if len(bufs) == 1:
+            buf, step = bufs[0], steps[0]
+            return [prefix + buf[i : i + step] for i in range(0, len(buf), step)] if step else [prefix] * len(self)
+        return [prefix + b"".join(b[i * s : (i + 1) * s] for b, s in zip(bufs, steps)) for i in range(len(self))]
+
+
+_MISSING = object()
+_ROW_LAYOUTS: dict[tuple[type, int], tuple[str, ...]] = {}
+
+
+def _row_layout(cls: type, n_arrays: int) -> tuple[str, ...]:
+    """The names of the first ``n_arrays`` fields of a response dataclass, checked (once per class)
+    to be followed only by fields whose defaults are None, bool or int (and ``kind``)."""
+    import dataclasses
+
+    key = (cls, n_arrays)
+    if key not in _ROW_LAYOUTS:
+        if not (isinstance(cls, type) and issubclass(cls, Response) and dataclasses.is_dataclass(cls)):
+            raise TypeError(f"ResponseRows needs a response dataclass, got {cls!r}")
+        fields = dataclasses.fields(cls)
+        init = [f for f in fields if f.init]
+        if len(init) < n_arrays:
+            raise TypeError(f"{cls.__name__} has {len(init)} fields, not {n_arrays} to fill from arrays")
+        names = tuple(f.name for f in init[:n_arrays])
+        for f in fields:
+            if f.name in names:
+                continue
+            value = f.default  # MISSING for a default_factory: a mutable default is not shared
+            if not (value is None or isinstance(value, (bool, int)) or (f.name == "kind" and isinstance(value, str))):
+                raise TypeError(f"ResponseRows({cls.__name__}): field {f.name!r} has no None/bool/int default")
+        _ROW_LAYOUTS[key] = names
+    return _ROW_LAYOUTS[key]
+
+
+def encode_many(responses: Sequence[Response]) -> list[bytes]:
+    """``[encode(r) for r in responses]``, byte for byte; a batch at a time for an intact
+    :class:`ResponseRows` (one header, one buffer per array)."""
+    if isinstance(responses, ResponseRows) and responses.intact():
+        return responses.encoded()
+    return [encode(r) for r in responses]
+
+
 def response_to_json(response: Response, max_array: int = 4096) -> dict:
     """A JSON-friendly view of a response for per-sample logs (large arrays are summarised)."""
     out: dict[str, Any] = {"kind": response.kind}
