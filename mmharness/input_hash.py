@@ -11,6 +11,7 @@ Hashes without a prefix were written by earlier versions (BLAKE2b-128);
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,61 @@ def input_hash_scheme(value: str) -> str:
 
 def hash_content(h: Any, raw: Any) -> None:
     """Feed one decoded input to the running input hash: a PIL image's mode, size and pixels; a
-    tensor's or an array's dtype, shape and bytes; raw bytes; otherwise its repr."""
+    tensor's or an array's dtype, shape and bytes; raw bytes; otherwise its repr.
+
+    The description strings (``tensor:<dtype>:<shape>`` ...) are memoised per distinct dtype and
+    shape, and a contiguous CPU tensor or array is hashed straight from its buffer: the bytes fed
+    to the hash are exactly those of the plain spelling kept in :func:`_hash_content_plain`."""
+    torch = sys.modules.get("torch")  # a tensor implies torch is imported: no import per call
+    if torch is not None and isinstance(raw, torch.Tensor):
+        key = (raw.dtype, raw.shape)
+        head = _HEADS.get(key)
+        if head is None:
+            head = _remember(key, f"tensor:{raw.dtype}:{tuple(raw.shape)}".encode())
+        h.update(head)
+        if raw.is_cpu and not raw.requires_grad and raw.is_contiguous():
+            try:  # the tensor's own bytes, in place (an empty buffer adds nothing, as before)
+                h.update(raw.numpy())
+                return
+            except (TypeError, RuntimeError, ValueError, BufferError):
+                pass  # no numpy view (bfloat16, conj/neg bits...): nothing was hashed yet
+        t = raw.detach().cpu().contiguous()
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy())
+    elif type(raw) is np.ndarray:  # (a plain array has no ``mode``: not mistaken for an image)
+        key = (raw.dtype, raw.shape)
+        head = _HEADS.get(key) if raw.dtype.isbuiltin == 1 else None  # equal builtin dtypes print alike
+        if head is None:
+            head = f"array:{raw.dtype}:{raw.shape}".encode()
+            if raw.dtype.isbuiltin == 1:
+                _remember(key, head)
+        h.update(head)
+        h.update(np.ascontiguousarray(raw).reshape(-1).view(np.uint8))  # hashed in place, no copy
+    elif hasattr(raw, "tobytes") and hasattr(raw, "mode"):  # PIL image
+        key = ("PIL", raw.mode, raw.size)
+        head = _HEADS.get(key)
+        if head is None:
+            head = _remember(key, f"PIL:{raw.mode}:{raw.size}".encode())
+        h.update(head)
+        h.update(raw.tobytes())
+    else:
+        _hash_content_plain(h, raw)
+
+
+_HEADS: dict[tuple, bytes] = {}
+"""Description bytes of :func:`hash_content` by (dtype, shape) or ("PIL", mode, size)."""
+_HEADS_MAX = 4096
+
+
+def _remember(key: tuple, head: bytes) -> bytes:
+    if len(_HEADS) < _HEADS_MAX:
+        _HEADS[key] = head
+    return head
+
+
+def _hash_content_plain(h: Any, raw: Any) -> None:
+    """:func:`hash_content` spelled out without memos or fast paths (the reference its fast
+    paths are tested against, and the path for everything but tensors, arrays and images)."""
     import torch
 
     if isinstance(raw, torch.Tensor):  # its repr elides the middle of large tensors: hash the bytes
@@ -66,8 +121,8 @@ def hash_content(h: Any, raw: Any) -> None:
 def hash_text(h: Any, req: Any) -> None:
     """Feed a request's text parts to the running input hash: its text, its candidate texts, and
     (generation) the role and text of each message part."""
-    h.update(b"\x1ftext:")
-    h.update((getattr(req, "text", None) or "").encode())
+    text = getattr(req, "text", None)
+    h.update(b"\x1ftext:" + text.encode() if text else b"\x1ftext:")  # the same bytes, in one update
     for t in getattr(req, "texts", ()) or ():
         h.update(b"\x1f")
         h.update(t.encode())

@@ -167,8 +167,9 @@ class _LazyView(Sequence):
 
 @dataclass
 class _Item:
-    """What a worker sends back for one sample: decoded inputs, their hash, the batching key.
-    The request itself is rebuilt in the main process (cheap), so nothing else crosses over."""
+    """One sample fetched alone (``dataset[i]``) or one that failed to decode: decoded inputs,
+    their hash, the batching key. The request itself is rebuilt in the main process (cheap), so
+    nothing else crosses over."""
 
     index: int
     group_key: Any
@@ -178,21 +179,54 @@ class _Item:
     request: Request | None = None  # only with RequestDataset.keep_requests (no workers): never pickled
 
 
+class _Pending:
+    """The samples of one loader batch that share a group key, gathered column by column (one
+    list per input name) as they are fetched; :class:`_Collator` stacks each column."""
+
+    __slots__ = ("indices", "input_hashes", "inputs", "requests")
+
+    def __init__(self, names: Sequence[str], keep_requests: bool):
+        self.indices: list[int] = []
+        self.input_hashes: list[str | None] = []
+        self.inputs: dict[str, list[Any]] = {name: [] for name in names}  # the first sample's order
+        self.requests: list[Request] | None = [] if keep_requests else None
+
+
+@dataclass
+class _Fetched:
+    """What :meth:`RequestDataset.__getitems__` returns for one loader batch (in the worker):
+    decode failures, and the other samples already split by group key, in order."""
+
+    errors: list[_Item]
+    groups: list[_Pending]
+    size: int
+
+
 class RequestDataset:
     """Map-style dataset: item i = the inputs of sample i's request, decoded and preprocessed.
 
-    Runs in DataLoader workers. Decode errors are returned, not raised, so that the main process
-    can stop with a message naming the file and sample, or skip and count (``--on-error skip``).
+    Runs in DataLoader workers. The loader fetches a whole batch at once (:meth:`__getitems__`):
+    each sample's request is built, its media decoded, preprocessed and hashed, and the samples
+    are gathered by group key as they come, with no per-sample item objects. Decode errors are
+    returned, not raised, so that the main process can stop with a message naming the file and
+    sample, or skip and count (``--on-error skip``).
+
+    ``requests`` (in-process only, aligned with ``indices``): requests built already, e.g. for the
+    executor's ``prepare``; each is handed over once and then dropped, and a sample without one
+    has its request built here.
     """
 
     def __init__(self, task: Task, samples: Sequence[Sample], indices: Sequence[int],
                  preprocess: Callable[[str], Callable], group_key: Callable[[Request], Any],
-                 keep_requests: bool = False):
+                 keep_requests: bool = False, requests: list[Request | None] | None = None):
         self.task = task
         self.keep_requests = keep_requests  # True only when items stay in this process (no workers)
         self.group_key = group_key
         self.samples = samples
         self.indices = list(indices)
+        if requests is not None and len(requests) != len(self.indices):
+            raise ValueError(f"{len(requests)} requests for {len(self.indices)} samples")
+        self._requests = requests
         self._preprocess_factory = preprocess
         self._preprocessors: dict[str, Callable] = {}
 
@@ -204,22 +238,57 @@ class RequestDataset:
             self._preprocessors[modality] = self._preprocess_factory(modality)
         return self._preprocessors[modality]
 
+    def _fetch(self, i: int) -> tuple[Request, dict[str, Any], str]:
+        """Item ``i``'s request, its decoded and preprocessed inputs, and their input hash
+        (raises :class:`MediaDecodeError`)."""
+        req = None
+        if self._requests is not None:
+            req, self._requests[i] = self._requests[i], None  # handed over once
+        if req is None:
+            req = self.task.request(self.samples[self.indices[i]])
+        h = new_input_hash()  # one running hash over every input of the request
+        inputs = {}
+        pres = self._preprocessors
+        for name, ref in req.media().items():
+            raw = ref.load()
+            h.update(name.encode())
+            hash_content(h, raw)
+            inputs[name] = (pres.get(ref.modality) or self._pre(ref.modality))(raw)
+        hash_text(h, req)
+        return req, inputs, input_hash_digest(h)
+
     def __getitem__(self, i: int) -> _Item:
         idx = self.indices[i]
         try:
-            req = self.task.request(self.samples[idx])
-            h = new_input_hash()  # one running hash over every input of the request
-            inputs = {}
-            for name, ref in req.media().items():
-                raw = ref.load()
-                h.update(name.encode())
-                hash_content(h, raw)
-                inputs[name] = self._pre(ref.modality)(raw)
-            hash_text(h, req)
-            return _Item(idx, (self.group_key(req), tuple(sorted(inputs))), inputs, input_hash_digest(h),
-                         request=req if self.keep_requests else None)
+            req, inputs, input_hash = self._fetch(i)
         except MediaDecodeError as e:
             return _Item(idx, None, {}, None, str(e))
+        return _Item(idx, (self.group_key(req), tuple(sorted(inputs))), inputs, input_hash,
+                     request=req if self.keep_requests else None)
+
+    def __getitems__(self, positions: Sequence[int]) -> _Fetched:
+        """A whole loader batch (the DataLoader calls this instead of ``dataset[i]`` per sample):
+        the same samples, inputs, hashes and grouping as :class:`_Item` objects would give."""
+        errors: list[_Item] = []
+        groups: dict[Any, _Pending] = {}
+        fetch, indices, group_key, keep = self._fetch, self.indices, self.group_key, self.keep_requests
+        for i in positions:
+            try:
+                req, inputs, input_hash = fetch(i)
+            except MediaDecodeError as e:
+                errors.append(_Item(indices[i], None, {}, None, str(e)))
+                continue
+            key = (group_key(req), tuple(sorted(inputs)))
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = _Pending(inputs, keep)
+            g.indices.append(indices[i])
+            g.input_hashes.append(input_hash)
+            for name, column in g.inputs.items():
+                column.append(inputs[name])
+            if keep:
+                g.requests.append(req)
+        return _Fetched(errors, list(groups.values()), len(positions))
 
 
 @dataclass
@@ -244,23 +313,35 @@ class _Collated:
 
 
 class _Collator:
-    """DataLoader ``collate_fn`` (runs in the worker): splits a batch into groups that may share
-    one adapter call and stacks each group's tensors there, so a batch crosses the process
-    boundary as a few large tensors rather than one small tensor per sample."""
+    """DataLoader ``collate_fn`` (runs in the worker): stacks each group's tensors there, so a
+    batch crosses the process boundary as a few large tensors rather than one small tensor per
+    sample. Takes a batch fetched whole (:class:`_Fetched`) or a list of :class:`_Item` objects."""
 
     def __init__(self, channels_last: bool):
         self.channels_last = channels_last
 
-    def __call__(self, items: list[_Item]) -> _Collated:
-        good = [it for it in items if it.error is None]
-        groups = [
-            _Group([it.index for it in g], [it.input_hash for it in g],
-                   {k: _stack([it.inputs[k] for it in g], self.channels_last) for k in g[0].inputs},
-                   [it.request for it in g] if g[0].request is not None else None)
-            for g in _groups(good)
-        ]
-        return _Collated([it for it in items if it.error is not None], groups, len(items),
-                         worker_cpu_since_last())
+    def __call__(self, batch: _Fetched | list[_Item]) -> _Collated:
+        fetched = batch if isinstance(batch, _Fetched) else _fetched_items(batch)
+        groups = [_Group(g.indices, g.input_hashes, {k: _stack(v, self.channels_last) for k, v in g.inputs.items()},
+                         g.requests)
+                  for g in fetched.groups]
+        return _Collated(fetched.errors, groups, fetched.size, worker_cpu_since_last())
+
+
+def _fetched_items(items: list[_Item]) -> _Fetched:
+    """Items fetched one by one, gathered as :meth:`RequestDataset.__getitems__` gathers them."""
+    groups = []
+    for g in _groups([it for it in items if it.error is None]):
+        pending = _Pending(g[0].inputs, g[0].request is not None)
+        for it in g:
+            pending.indices.append(it.index)
+            pending.input_hashes.append(it.input_hash)
+            for name, column in pending.inputs.items():
+                column.append(it.inputs[name])
+            if pending.requests is not None:
+                pending.requests.append(it.request)
+        groups.append(pending)
+    return _Fetched([it for it in items if it.error is not None], groups, len(items))
 
 
 def _stack(values: list[Any], channels_last: bool = False) -> Any:
@@ -323,12 +404,28 @@ def _compute(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list
     ctx = RunContext(adapter_name=adapter.name, task_name=task.name, adapter_key=adapter_key,
                      cache=cache, text_batch_size=opts.text_batch_size, autocast=autocast)
     model_seconds, n_computed = 0.0, 0
+    in_process = opts.num_workers == 0
+    # without workers, the requests prepare() reads (if it reads any) are the ones the batches get:
+    # built once, kept in ``built`` and dropped by the dataset as it hands each over; a worker, or
+    # a sample prepare() did not reach, builds its own
+    built: list[Request | None] | None = [None] * len(todo) if in_process and len(todo) <= _PREBUILT_MAX else None
+
+    def light_requests() -> Iterator[Request]:
+        for k, i in enumerate(todo):
+            req = task.request(samples[i])
+            if built is not None:
+                built[k] = req
+            yield req
+
     t1 = time.perf_counter()
     with torch.inference_mode(), autocast():  # before the workers start, so nothing competes with it
-        executor.prepare(adapter, (task.request(samples[i]) for i in todo), ctx)
+        executor.prepare(adapter, light_requests(), ctx)
     model_seconds += time.perf_counter() - t1
     dataset = RequestDataset(task, samples, todo, adapter.preprocess, executor.group_key,
-                             keep_requests=opts.num_workers == 0)
+                             keep_requests=in_process, requests=built)
+    # tasks read back whole (not streamed) get this run's batches handed over in memory at the end
+    keep = not getattr(task, "stream_responses", False)
+    put_batch = getattr(cache, "put_batch", None)
     loader = DataLoader(
         dataset, batch_size=opts.batch_size, shuffle=False, num_workers=opts.num_workers,
         collate_fn=_Collator(opts.channels_last), pin_memory=opts.device.startswith("cuda"),
@@ -365,7 +462,10 @@ def _compute(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list
                 if len(responses) != len(ids):
                     raise TaskError(f"executor {executor.path} returned {len(responses)} responses "
                                     f"for {len(ids)} samples")
-                cache.put_many(adapter_key, task_key, list(zip(ids, responses, group.input_hashes)))
+                if put_batch is not None:  # one durable transaction per batch, encoded per batch
+                    put_batch(adapter_key, task_key, ids, responses, group.input_hashes, keep=keep)
+                else:
+                    cache.put_many(adapter_key, task_key, list(zip(ids, responses, group.input_hashes)))
                 n_computed += len(ids)
             bar.update(collated.size)
             now = time.perf_counter()
@@ -374,6 +474,12 @@ def _compute(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list
     finally:
         bar.close()
     return n_computed, model_seconds
+
+
+_PREBUILT_MAX = 200_000
+"""An in-process run keeps the requests its executor's ``prepare`` built for the batches when it
+computes at most this many samples (beyond, each is built again for its batch rather than all
+held at once)."""
 
 
 def _groups(items: list[_Item]) -> list[list[_Item]]:

@@ -150,3 +150,242 @@ def test_put_batch_stores_the_bytes_put_many_stores_and_hands_kept_rows_over_onc
     mem = MemoryCache()
     mem.put_batch("A", "T", ids, rows, hashes, keep=True)
     assert mem.get_many("A", "T", ids)["s1"] == (rows[1], "h1")
+
+
+# --------------------------------------------------------------------------- input hashes
+
+
+def _inputs_to_hash():
+    from PIL import Image
+
+    big_endian = np.arange(6, dtype=">f4").reshape(2, 3)
+    grad = torch.randn(3, requires_grad=True)
+    return [
+        torch.zeros(4000), torch.arange(12.0).reshape(3, 4).t(), torch.tensor(3.5), torch.zeros(0, 3),
+        torch.ones(2, 2, dtype=torch.bfloat16), grad, torch.randn(3, dtype=torch.complex64),
+        torch.arange(10)[2:7], torch.ones(3, 1, 2).as_strided((3, 1, 2), (2, 5, 1)), torch.tensor([True, False]),
+        torch.zeros(3, 32, 32).contiguous(memory_format=torch.contiguous_format)[:, ::2],
+        np.zeros((8, 8, 3), np.uint8), np.arange(12).reshape(3, 4).T, big_endian, np.float32(3),
+        np.ma.array([1, 2]), Image.fromarray(np.zeros((8, 8, 3), np.uint8)),
+        Image.fromarray(np.zeros((4, 5), np.uint8)), b"abc", bytearray(b"xy"), "text", 3, None,
+    ]
+
+
+def test_input_hash_fast_paths_feed_the_same_bytes_as_the_plain_spelling():
+    from mmharness.input_hash import _hash_content_plain, hash_content, input_hash_digest, new_input_hash
+
+    def digest(feed, *xs):
+        h = new_input_hash()
+        for x in xs:
+            feed(h, x)
+        return input_hash_digest(h)
+
+    xs = _inputs_to_hash()
+    for x in xs:
+        for _ in range(2):  # the second time uses the memoised descriptions
+            assert digest(hash_content, x) == digest(_hash_content_plain, x), repr(x)[:60]
+    assert digest(hash_content, *xs) == digest(_hash_content_plain, *xs)
+    # the known value of one input: the scheme and the bytes it hashes are unchanged
+    import xxhash
+
+    t = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    ref = xxhash.xxh3_128(b"tensor:torch.float32:(2, 3)" + t.numpy().tobytes()).hexdigest()
+    assert digest(hash_content, t) == "xxh3_128:" + ref
+
+
+def test_hash_text_feeds_the_same_bytes_as_before():
+    """hash_text feeds a request's text in one update: the same byte stream as the plain spelling."""
+    import xxhash
+
+    from mmharness.input_hash import hash_text
+    from mmharness.requests import GenerateRequest, ImageFile, MatchRequest, Message
+
+    def plain(h, req):
+        h.update(b"\x1ftext:")
+        h.update((getattr(req, "text", None) or "").encode())
+        for t in getattr(req, "texts", ()) or ():
+            h.update(b"\x1f")
+            h.update(t.encode())
+        for m in getattr(req, "messages", ()) or ():
+            for p in m.parts:
+                h.update(f"\x1f{m.role}:{p if isinstance(p, str) else '<media>'}".encode())
+
+    img = ImageFile("x.png")
+    labels = LabelSet("l", ("a", "b"))
+    reqs = [ClassifyRequest({"image": img}, labels), ClassifyRequest({"image": img}, labels, text=""),
+            ClassifyRequest({"image": img}, labels, text="héllo"), MatchRequest(img, ["a cat", "ü"]),
+            GenerateRequest([Message("user", ["describe", img]), Message("assistant", ["ok"])])]
+    for req in reqs:
+        a, b = xxhash.xxh3_128(), xxhash.xxh3_128()
+        hash_text(a, req)
+        plain(b, req)
+        assert a.hexdigest() == b.hexdigest()
+
+
+# --------------------------------------------------------------------------- batch fetching
+
+
+class _Rows:
+    """Image source whose row 3 is undecodable."""
+
+    def __init__(self, n):
+        self.images = [torch.full((3, 4, 4), float(i)) for i in range(n)]
+
+    def image(self, i):
+        if i == 3:
+            raise MediaDecodeError("row 3 is broken")
+        return self.images[i]
+
+    def describe(self, i):
+        return f"row {i}"
+
+
+class _MixedTask:
+    """Two label sets alternating; samples 5, 7, 9 with a second input (named in either order):
+    three groups. Row 3 is undecodable."""
+
+    name = "mixed"
+
+    def __init__(self, n):
+        self.rows = _Rows(n)
+        self.sets = (LabelSet("a", ("x", "y")), LabelSet("b", ("x", "y", "z")))
+
+    def request(self, s):
+        i = int(s.id)
+        image, extra = ImageArray(self.rows, i), ImageArray(self.rows, i - 1)
+        inputs = {"image": image}
+        if i in (5, 9):
+            inputs = {"extra": extra, "image": image}
+        elif i == 7:
+            inputs = {"image": image, "extra": extra}
+        return ClassifyRequest(inputs, self.sets[i % 2], reference=s.gold, text="t" if i == 5 else None)
+
+
+def _reference_collate(items, channels_last=False):
+    """The collation of per-sample items as the runner did it before batch fetching."""
+    from mmharness.runner import _groups, _stack
+
+    good = [it for it in items if it.error is None]
+    groups = [([it.index for it in g], [it.input_hash for it in g],
+               {k: _stack([it.inputs[k] for it in g], channels_last) for k in g[0].inputs},
+               [it.request for it in g] if g[0].request is not None else None)
+              for g in _groups(good)]
+    return [(it.index, it.error) for it in items if it.error is not None], groups
+
+
+@pytest.mark.parametrize("keep_requests", [False, True])
+def test_batch_fetch_groups_hashes_and_stacks_like_per_sample_items(keep_requests):
+    from mmharness.executors import ZeroShotClassify
+    from mmharness.runner import RequestDataset, _Collator
+
+    n = 12
+    task = _MixedTask(n)
+    samples = [Sample(f"{i:02d}", i % 2) for i in range(n)]
+    todo = [0, 1, 2, 3, 4, 5, 7, 8, 9, 11]
+    ex = ZeroShotClassify()
+
+    def dataset(**kw):
+        return RequestDataset(task, samples, todo, lambda m: (lambda x: x * 2), ex.group_key,
+                              keep_requests=keep_requests, **kw)
+
+    positions = list(range(len(todo)))
+    per_item = dataset()
+    expected_errors, expected_groups = _reference_collate([per_item[p] for p in positions])
+    assert expected_errors == [(3, "row 3 is broken")] and len(expected_groups) == 3
+    assert [g[0] for g in expected_groups] == [[0, 2, 4, 8], [1, 11], [5, 7, 9]]
+    assert list(expected_groups[2][2]) == ["extra", "image"]
+    built = [task.request(samples[i]) for i in todo]
+    for ds in (dataset(), dataset(requests=list(built))):
+        got = _Collator(False)(ds.__getitems__(positions))
+        assert [(it.index, it.error) for it in got.errors] == expected_errors and got.size == len(todo)
+        assert len(got.groups) == len(expected_groups)
+        for g, (indices, hashes, inputs, reqs) in zip(got.groups, expected_groups):
+            assert g.indices == indices and g.input_hashes == hashes
+            assert list(g.inputs) == list(inputs) and all(torch.equal(g.inputs[k], inputs[k]) for k in inputs)
+            if keep_requests:
+                assert [(r.labels, r.text, r.inputs["image"].index) for r in g.requests] == \
+                       [(r.labels, r.text, r.inputs["image"].index) for r in reqs]
+            else:
+                assert g.requests is None and reqs is None
+    # prebuilt requests are handed over (the same objects) once, then dropped
+    requests = list(built)
+    ds = dataset(requests=requests)
+    got = _Collator(False)(ds.__getitems__(positions[:3]))
+    if keep_requests:
+        assert got.groups[0].requests[0] is built[0]
+    assert requests[:3] == [None] * 3 and requests[3] is built[3]
+    # items fetched one by one collate the same way
+    again = _Collator(False)([dataset()[p] for p in positions])
+    assert [g.indices for g in again.groups] == [g[0] for g in expected_groups]
+    assert [g.input_hashes for g in again.groups] == [g[1] for g in expected_groups]
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def _run(tmp_path, out, **kw):
+    kw.setdefault("data_root", tmp_path / "data")
+    kw.setdefault("progress", False)
+    kw.setdefault("bootstrap", 50)
+    return evaluate("toy_perfect", "toy_shapes", output=tmp_path / out, log_samples=True, **kw)
+
+
+def _sample_log(res):
+    return [json.loads(line) for line in res.sample_logs["toy_shapes"].read_text().splitlines()]
+
+
+def test_in_process_workers_cached_and_uncached_runs_log_and_score_identically(tmp_path):
+    """Responses handed over in memory (in process), read back from the database (workers,
+    rerun) or never stored (no cache): the same metrics and per-sample logs."""
+    cache = tmp_path / "cache"
+    fresh = _run(tmp_path, "a", cache_dir=cache, num_workers=0, batch_size=6)
+    rerun = _run(tmp_path, "b", cache_dir=cache, num_workers=0, batch_size=6)
+    workers = _run(tmp_path, "c", cache_dir=tmp_path / "cache2", num_workers=1, batch_size=7)
+    nocache = _run(tmp_path, "d", use_cache=False, num_workers=0, batch_size=40)
+    assert fresh.doc["tasks"]["toy_shapes"]["cache"] == {"hits": 0, "computed": 40}
+    assert rerun.doc["tasks"]["toy_shapes"]["cache"] == {"hits": 40, "computed": 0}
+    logs = [_sample_log(r) for r in (fresh, rerun, workers, nocache)]
+    assert len(logs[0]) == 40 and all(log == logs[0] for log in logs)
+    docs = [r.doc["tasks"]["toy_shapes"] for r in (fresh, rerun, workers, nocache)]
+    for key in ("metrics", "tables", "notes", "n_scored"):
+        assert all(d[key] == docs[0][key] for d in docs), key
+
+
+@register_adapter("toy_embeds_batch_path")
+class Embeds(Adapter):
+    """Embeddings only: the toy task runs zero-shot (the executor has a ``prepare``)."""
+
+    def __init__(self):
+        self.model_args = {}
+        self.device = "cpu"
+
+    def embed_text(self, texts):
+        g = torch.Generator().manual_seed(len(texts))
+        return torch.randn(len(texts), 3, generator=g)
+
+    def embed_image(self, images):
+        return images.mean(dim=(2, 3))
+
+
+def test_in_process_zero_shot_run_builds_each_request_once_and_caches_its_batches(tmp_path, monkeypatch):
+    """With a ``prepare`` that reads every request (zero-shot classification), an in-process
+    run still builds each request once; each batch is one durable transaction."""
+    from mmharness.registry import TASKS
+
+    cls = TASKS.get("toy_shapes")
+    built = []
+    real = cls.request
+    monkeypatch.setattr(cls, "request", lambda self, s: built.append(s.id) or real(self, s))
+    writes = []
+    real_write = ResponseCache._write
+    monkeypatch.setattr(ResponseCache, "_write", lambda self, sql, rows: writes.append(len(rows)) or
+                        real_write(self, sql, rows))
+    res = evaluate(Embeds(), "toy_shapes", data_root=tmp_path / "data", cache_dir=tmp_path / "cache",
+                   progress=False, bootstrap=0, batch_size=16, num_workers=0)
+    t = res.doc["tasks"]["toy_shapes"]
+    assert t["capability_path"].startswith("classify<-embed_image") and t["cache"]["computed"] == 40
+    assert len(built) == 40 and sorted(built) == sorted(set(built))
+    assert writes == [1, 16, 16, 8]  # the zero-shot classifier artifact, then one write per batch
+    again = evaluate(Embeds(), "toy_shapes", data_root=tmp_path / "data", cache_dir=tmp_path / "cache",
+                     progress=False, bootstrap=0, batch_size=16, num_workers=0)
+    assert again.doc["tasks"]["toy_shapes"]["metrics"] == t["metrics"]
