@@ -389,3 +389,33 @@ def test_in_process_zero_shot_run_builds_each_request_once_and_caches_its_batche
     again = evaluate(Embeds(), "toy_shapes", data_root=tmp_path / "data", cache_dir=tmp_path / "cache",
                      progress=False, bootstrap=0, batch_size=16, num_workers=0)
     assert again.doc["tasks"]["toy_shapes"]["metrics"] == t["metrics"]
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def test_cifar_b_scores_stacked_and_row_by_row_logits_alike():
+    """The stacked fast path of CIFAR-B scoring and its row-by-row path give the same result."""
+    from mmharness.task import ScoreContext
+    from mmharness.tasks.cifar_b import Cifar10B
+
+    rng = np.random.default_rng(6)
+    n = 200
+    samples = [Sample(f"{i:05d}", int(rng.integers(10)), {"subgroup": int(rng.integers(8)), "image_name": ""})
+               for i in range(n)]
+    logits = rng.normal(size=(n, 10)).astype(np.float32)
+    fast = list(ResponseRows(ClassifyResponse, logits))
+    slow = [ClassifyResponse(r[None, :]) for r in logits]  # (1, C) logits: the row-by-row path
+    mixed = [ClassifyResponse(r.astype(np.float64)) if i % 2 else ClassifyResponse(r) for i, r in enumerate(logits)]
+    ctx = ScoreContext(seed=0, bootstrap_resamples=100, ci_level=0.95)
+    task = Cifar10B()
+    results = [task.score(samples, rs, ctx) for rs in (fast, slow, mixed)]
+    for r in results[1:]:
+        assert {k: v.as_dict() for k, v in r.metrics.items()} == {k: v.as_dict() for k, v in results[0].metrics.items()}
+        assert r.per_sample == results[0].per_sample and r.tables == results[0].tables
+    p = results[0].per_sample[0]
+    assert type(p["pred"]) is int and type(p["correct"]) is bool and type(p["subgroup"]) is int
+    with pytest.raises(Exception, match="expected a classify response"):
+        task.score(samples[:2], [fast[0], ScoresResponse(np.zeros(10, np.float32))], ctx)
+    with pytest.raises(Exception, match="9 logits for 10 classes"):
+        task.score(samples[:2], [fast[0], ClassifyResponse(np.zeros(9, np.float32))], ctx)

@@ -198,9 +198,10 @@ class _CifarB(Task):
         if not data.sample and len(labels) != TEST_SIZE:
             log.warning("%s: the test set at %s has %d images, not %d; scores cover only those images",
                         self.name, testset.source, len(labels), TEST_SIZE)
+        golds = np.asarray(labels, dtype=np.int64).tolist()  # Python ints, as int() of each gives
+        groups = np.asarray(subgroups, dtype=np.int64).tolist()
         samples = [
-            Sample(id=f"{i:05d}", gold=int(labels[i]),
-                   meta={"subgroup": int(subgroups[i]), "image_name": names[i]})
+            Sample(id=f"{i:05d}", gold=golds[i], meta={"subgroup": groups[i], "image_name": names[i]})
             for i in range(len(labels))
         ]
         ann_hash = hashlib.sha256(ann.path.read_bytes()).hexdigest()
@@ -234,16 +235,7 @@ class _CifarB(Task):
         if not keep:
             raise TaskError(f"task {self.name!r}: no response to score (all {len(samples)} samples skipped)")
         c = self.num_classes
-        rows = []
-        for j in keep:
-            r = responses[j]
-            if not isinstance(r, ClassifyResponse):
-                raise TaskError(f"sample {samples[j].id}: expected a classify response, got {type(r).__name__}")
-            v = np.asarray(r.logits, dtype=np.float64).reshape(-1)
-            if v.shape[0] != c:
-                raise TaskError(f"sample {samples[j].id}: {v.shape[0]} logits for {c} classes")
-            rows.append(v)
-        pred = top1(np.stack(rows))
+        pred = top1(self._logits(samples, [responses[j] for j in keep], keep, c))
         gold = np.asarray([samples[j].gold for j in keep], dtype=np.int64)
         sub = np.asarray([samples[j].meta["subgroup"] for j in keep], dtype=np.int64)
         correct = pred == gold
@@ -326,10 +318,29 @@ class _CifarB(Task):
                         "skipped_ids": skipped[:100], "macrostd_convention": self.macrostd},
         }
         per_sample = [
-            {"id": samples[j].id, "pred": int(pred[t]), "correct": bool(correct[t]), "subgroup": int(sub[t])}
-            for t, j in enumerate(keep)
+            {"id": samples[j].id, "pred": p, "correct": ok, "subgroup": g}
+            for j, p, ok, g in zip(keep, pred.tolist(), correct.tolist(), sub.tolist())
         ]
         return TaskResult(metrics=metrics, per_sample=per_sample, tables=tables, notes=notes)
+
+    @staticmethod
+    def _logits(samples: Sequence[Sample], kept: Sequence[Response], keep: Sequence[int], c: int) -> np.ndarray:
+        """The kept responses' logits as one (n, c) float64 matrix: stacked at once when every
+        response is a classify response with c float logits (the same values as row by row), else
+        row by row, naming the first bad one."""
+        if all(type(r) is ClassifyResponse for r in kept):
+            logits = [r.logits for r in kept]
+            if all(type(v) is np.ndarray and v.shape == (c,) and v.dtype.kind == "f" for v in logits):
+                return np.stack(logits).astype(np.float64, copy=False)
+        rows = []
+        for j, r in zip(keep, kept):
+            if not isinstance(r, ClassifyResponse):
+                raise TaskError(f"sample {samples[j].id}: expected a classify response, got {type(r).__name__}")
+            v = np.asarray(r.logits, dtype=np.float64).reshape(-1)
+            if v.shape[0] != c:
+                raise TaskError(f"sample {samples[j].id}: {v.shape[0]} logits for {c} classes")
+            rows.append(v)
+        return np.stack(rows)
 
 
 @register_task("cifar10_b")
