@@ -25,6 +25,17 @@ class AdapterError(RuntimeError):
     """An adapter misbehaved (wrong shape, NaN, wrong count) or was misconfigured."""
 
 
+class SampleRequestError(AdapterError):
+    """One sample's request was answered with an error of its own (an HTTP 4xx such as a bad
+    request or a content-policy refusal, a malformed answer). It is that sample's error, never an
+    empty answer: the run stops, or with ``--on-error skip`` the sample is skipped and counted.
+    ``sample_id`` names the sample."""
+
+    def __init__(self, message: str, sample_id: str | None = None):
+        super().__init__(message)
+        self.sample_id = sample_id
+
+
 class Adapter:
     """Base class of every model adapter.
 
@@ -39,6 +50,10 @@ class Adapter:
     #: For closed-set classifiers: the fixed size of the label set the model predicts over
     #: (``classify`` must be given label sets of this size). None = any label set.
     num_classes: int | None = None
+    #: True for models behind a server or a hosted API: building the adapter is cheap and checks the
+    #: server, so the harness builds it before any data work; tasks may apply the papers' API
+    #: settings to such models (``Task.resolve_profile``).
+    served: ClassVar[bool] = False
 
     def __init__(self, **model_args: Any):
         if model_args:
@@ -106,6 +121,27 @@ class Adapter:
         if compile:
             raise AdapterError(f"adapter {self.name!r} does not support --compile")
 
+    def max_in_flight(self) -> int:
+        """How many requests this adapter answers at once.
+
+        0 (the default): an in-process model; the runner calls each capability method with full
+        batches, one call at a time. N >= 1: the adapter answers requests *concurrently* (a served
+        model); its capability methods must be thread-safe, and the runner calls them with
+        one-request batches from up to N threads, keeping N requests in flight across batch
+        boundaries and caching each response as it completes (:mod:`mmharness.streaming`).
+        """
+        return 0
+
+    def cancel(self) -> None:
+        """Stop waiting: called when a run stops early, so that in-flight requests give up their
+        retries and backoff sleeps at once. Default: nothing to cancel."""
+
+    def request_counters(self) -> dict[str, int]:
+        """Monotonic counters of the requests this adapter sent (``sent``, ``retries``, ``errors``,
+        and per retry reason ``retry:<reason>``); the runner records each task's difference.
+        Default: none (in-process models)."""
+        return {}
+
     def preprocess(self, modality: str) -> Callable[[Any], Any]:
         """A picklable function run in DataLoader workers on each decoded input of ``modality``.
 
@@ -163,11 +199,13 @@ def _identity(x):
 
 
 def parse_model_args(text: str | None) -> dict[str, str]:
-    """Parse ``"k=v,k2=v2"`` into a dict of strings. Values may contain '=' but not ','."""
+    """Parse ``"k=v,k2=v2"`` into a dict of strings. Values may contain '='; they may contain ','
+    only inside brackets or quotes, so a JSON value needs no escaping:
+    ``extra_body={"top_k":1,"repetition_penalty":1.05},seed=0``."""
     out: dict[str, str] = {}
     if not text:
         return out
-    for part in text.split(","):
+    for part in _split_top_level(text):
         part = part.strip()
         if not part:
             continue
@@ -179,6 +217,29 @@ def parse_model_args(text: str | None) -> dict[str, str]:
             raise AdapterError(f"model argument {k!r} given twice")
         out[k] = v.strip()
     return out
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas that are outside ``{}``, ``[]`` and double quotes (a single quote is an
+    ordinary character: ``answer=don't`` stays one value)."""
+    parts, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote and text[i - 1] != "\\":
+                quote = ""
+        elif ch == '"':
+            quote = ch
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    if quote or depth:
+        raise AdapterError(f"model arguments {text!r}: unbalanced brackets or quotes")
+    parts.append(text[start:])
+    return parts
 
 
 _TRUE = {"1", "true", "yes", "on"}
