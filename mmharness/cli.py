@@ -84,10 +84,14 @@ def main(verbose: bool) -> None:
 @click.option("--threads", default="auto", show_default=True,
               help="The model's intra-op CPU threads: N, or auto (lowered once when busy DataLoader workers "
                    "would oversubscribe the cores; recorded per task).")
+@click.option("--dry-run", is_flag=True,
+              help="Print, per task, the requests and images that would be sent and the first prompt; "
+                   "build no model and send nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results JSON instead of a table.")
 def run(model, model_args, tasks, task_args, output, data_root, data_source, sample, batch_size,
         text_batch_size, num_workers, device, precision, limit, seed, cache_dir, no_cache,
-        log_samples, on_error, bootstrap, includes, no_progress, channels_last, compile_, threads, as_json):
+        log_samples, on_error, bootstrap, includes, no_progress, channels_last, compile_, threads, dry_run,
+        as_json):
     """Evaluate MODEL on TASKS and write a results JSON."""
     from .evaluate import evaluate
 
@@ -95,14 +99,19 @@ def run(model, model_args, tasks, task_args, output, data_root, data_source, sam
                    data_source=data_source, sample=sample, batch_size=batch_size,
                    text_batch_size=text_batch_size, num_workers=num_workers, device=device,
                    precision=precision, limit=limit, seed=seed, cache_dir=cache_dir,
-                   use_cache=not no_cache, output=output, log_samples=log_samples,
+                   use_cache=not no_cache, output=None if dry_run else output, log_samples=log_samples,
                    on_error=on_error, bootstrap=bootstrap, progress=not no_progress,
                    includes=includes, channels_last=channels_last, compile=compile_,
-                   threads=threads)
+                   threads=threads, dry_run=dry_run)
     if res.rank != 0:
         return  # under torchrun only rank 0 reports
     if as_json:
         click.echo(json.dumps(res.doc, indent=2))
+        return
+    if dry_run:
+        from .dry_run import format_plan
+
+        click.echo(format_plan(res.doc))
         return
     click.echo(format_run_table(res.doc))
     click.echo(f"results: {res.path}")

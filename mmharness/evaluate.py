@@ -30,6 +30,7 @@ from .requests import decode, encode, response_to_json
 from .results import atomic_write_text, environment_info, git_info, write_jsonl, write_results
 from .results import clean_json as _json_safe
 from .threads import parse_threads
+from .dry_run import dry_run_plan
 from .runner import ON_ERROR, CachedResponses, RunOptions, TaskRun, run_task
 from .task import DataConfig, ScoreContext, Task, TaskError
 
@@ -91,6 +92,7 @@ def evaluate(
     channels_last: bool = False,
     compile: bool = False,
     threads: int | str = "auto",
+    dry_run: bool = False,
 ) -> Results:
     """Evaluate one model on one or more tasks and return (and optionally write) the results.
 
@@ -98,6 +100,12 @@ def evaluate(
     ``tasks`` is a comma-separated string or a list of task and group names.
     ``text_batch_size`` None: 256 on an accelerator, 32 on a CPU (the value used is recorded).
     ``threads`` is the model's intra-op CPU thread count, or ``"auto"`` (see :mod:`mmharness.threads`).
+    ``dry_run``: resolve and load everything, build every request, and return a plan (per task:
+    requests, images, generation settings, the first prompt; ``doc["kind"] == "mmharness.dry_run"``)
+    without building the model or sending anything.
+
+    A served adapter (``served = True``, e.g. ``openai``) is built, and its server checked, before
+    any data work; tasks resolve their ``profile`` against that trait (``Task.resolve_profile``).
     """
     t_start = time.perf_counter()
     for inc in includes:
@@ -123,6 +131,8 @@ def evaluate(
         check_writable(out_dir)
 
     task_objs = [build_task(n, targs) for n in task_names]
+    for t in task_objs:
+        t.resolve_profile(served=adapter_cls.served)
     if targs:
         used = {k for t in task_objs for k in targs if k in inspect.signature(type(t).__init__).parameters}
         unused = sorted(set(targs) - used)
@@ -133,6 +143,9 @@ def evaluate(
                             f"{did_you_mean(unused[0], known)} Options of these tasks: {', '.join(known) or '(none)'}")
     offered = adapter_cls.capabilities()
     executors = {t.name: resolve(t.uses, offered, task=t.name, adapter=adapter_cls.name) for t in task_objs}
+    adapter: Adapter | None = model if isinstance(model, Adapter) else None
+    if adapter is None and adapter_cls.served and not dry_run:  # cheap; checks its server before data work
+        adapter = build_adapter(adapter_cls, margs)
 
     data_cfg = DataConfig(root=Path(data_root) if data_root else None, sample=sample, source=data_source)
     datas = {}
@@ -144,6 +157,8 @@ def evaluate(
         if len(set(ids)) != len(ids):
             raise TaskError(f"task {t.name!r}: sample ids are not unique in {d.source}")
         datas[t.name] = d
+    if dry_run:
+        return Results(dry_run_plan(adapter_cls.name, margs, task_objs, datas, executors, limit))
 
     dev = resolve_device(device)
     dctx, dev = distributed.setup(dev)
@@ -155,7 +170,8 @@ def evaluate(
     import torch
 
     torch.manual_seed(seed)
-    adapter = model if isinstance(model, Adapter) else build_adapter(adapter_cls, margs)
+    if adapter is None:
+        adapter = build_adapter(adapter_cls, margs)
     adapter.to(dev)
     if channels_last or compile:
         adapter.optimize(channels_last=channels_last, compile=compile)
@@ -193,6 +209,8 @@ def evaluate(
             total_computed += run.n_computed
             total_model += run.model_seconds
             doc = _task_doc(t, d, executors[t.name].path, samples, run, keep, scored)
+            if run.requests is not None:
+                doc["requests"] = {**run.requests, "truncated": _count_truncated(run.select(keep))}
             if scored.artifacts and out_dir is not None:
                 doc["artifacts"] = {}
                 for name, content in scored.artifacts.items():
@@ -321,13 +339,21 @@ def _task_doc(t: Task, d, path: str, samples, run, keep, scored) -> dict:
     }
 
 
+def _count_truncated(responses) -> int:
+    """Answers cut at the token limit (``finish_reason == "length"``)."""
+    return sum(1 for r in responses if getattr(r, "finish_reason", None) == "length")
+
+
 def _sample_rows(samples, run, keep, scored):
     per = dict(zip(keep, scored.per_sample)) if scored.per_sample else {}
     for i, s in enumerate(samples):
         r = run.responses[i]
-        yield {"id": s.id, "input_hash": run.input_hashes[i], "gold": s.gold,
+        row = {"id": s.id, "input_hash": run.input_hashes[i], "gold": s.gold,
                "response": response_to_json(r) if r is not None else None,
                "scores": per.get(i), "skipped": r is None}
+        if getattr(r, "finish_reason", None) == "length":
+            row["truncated"] = True
+        yield row
 
 
 def _log_summary(t: Task, doc: dict) -> None:

@@ -374,12 +374,25 @@ class ClassifyResponse(Response):
 
 @dataclass
 class TextResponse(Response):
-    """Generated text, with the exact prompt the model saw and per-sample warnings."""
+    """Generated text, with the exact prompt the model saw and per-sample warnings.
+
+    Served models also record why generation ended (``finish_reason``: ``"stop"``, or ``"length"``
+    when the answer was cut at the token limit), the token ``usage`` the server reported, and in
+    ``served`` the request as sent (image bytes replaced by their hashes), the server's model id and
+    ``system_fingerprint``, and the retries it took."""
 
     text: str
     prompt: str | None = None
     warnings: list[str] = field(default_factory=list)
     kind: str = field(default="text", init=False)
+    finish_reason: str | None = None
+    usage: dict | None = None
+    served: dict | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """True when generation stopped at the token limit (``finish_reason == "length"``)."""
+        return self.finish_reason == "length"
 
 
 @dataclass

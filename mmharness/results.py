@@ -19,7 +19,7 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import SCHEMA_VERSION, __version__
+from . import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, __version__
 
 RESULTS_KIND = "mmharness.results"
 _TRACKED_PACKAGES = ("torch", "torchvision", "open-clip-torch", "numpy", "pillow", "datasets",
@@ -64,9 +64,9 @@ def load_results(path: str | Path) -> dict:
         raise ResultsError(f"{path}: not valid JSON (truncated or corrupt?): {e}") from e
     if not isinstance(doc, dict) or doc.get("kind") != RESULTS_KIND:
         raise ResultsError(f"{path}: not an mmharness results file (missing kind={RESULTS_KIND!r})")
-    if doc.get("schema_version") != SCHEMA_VERSION:
+    if doc.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
         raise ResultsError(f"{path}: schema version {doc.get('schema_version')!r}; this mmharness "
-                           f"{__version__} reads {SCHEMA_VERSION!r}")
+                           f"{__version__} reads {', '.join(READABLE_SCHEMA_VERSIONS)}")
     validate_results(doc, str(path))
     return doc
 

@@ -63,6 +63,7 @@ class TaskRun:
     model_seconds: float = 0.0
     wall_seconds: float = 0.0
     cpu_threads: dict | None = None  # ThreadBudget.record() of this run
+    requests: dict | None = None  # concurrent adapters: requests sent, retries, errors, latency
 
     def kept_indices(self) -> list[int]:
         """Indices of the samples that have a response (not skipped), without decoding lazy ones."""
@@ -379,19 +380,81 @@ def run_task(adapter: Adapter, task: Task, samples: Sequence[Sample], executor: 
     skipped: list[dict] = []
     n_computed, model_seconds = 0, 0.0
     budget = ThreadBudget(opts.threads, opts.num_workers if todo else 0, opts.device)
+    concurrent = adapter.max_in_flight() > 0
+    counters_before = adapter.request_counters()
+    stream_stats = None
     with budget:
-        if todo:
+        if todo and concurrent:  # served models: requests in flight across batches (streaming.py)
+            n_computed, stream_stats = _stream(adapter, task, samples, todo, n_cached, executor, cache,
+                                               adapter_key, task_key, opts, autocast, skipped)
+            model_seconds = stream_stats.wall_seconds
+        elif todo:
             n_computed, model_seconds = _compute(adapter, task, samples, todo, n_cached, executor, cache,
                                                  adapter_key, task_key, opts, autocast, skipped, budget)
+    requests_doc = _requests_doc(adapter, counters_before, stream_stats) if concurrent else None
     if getattr(task, "stream_responses", False):  # large responses: read back lazily, chunk by chunk
         lazy = CachedResponses(cache, adapter_key, task_key, [samples[i].id for i in mine])
         return TaskRun(lazy, lazy.hashes, n_cached, n_computed, skipped, model_seconds,
-                       time.perf_counter() - t0, budget.record())
+                       time.perf_counter() - t0, budget.record(), requests_doc)
     got = cache.get_many(adapter_key, task_key, [samples[i].id for i in mine])
     responses = [got.get(samples[i].id, (None, None))[0] for i in mine]
     hashes = [got.get(samples[i].id, (None, None))[1] for i in mine]
     return TaskRun(responses, hashes, n_cached, n_computed, skipped, model_seconds,
-                   time.perf_counter() - t0, budget.record())
+                   time.perf_counter() - t0, budget.record(), requests_doc)
+
+
+def _requests_doc(adapter: Adapter, before: dict[str, int], stats: Any) -> dict:
+    """This task's requests to a concurrent adapter: counter differences and streaming stats."""
+    after = adapter.request_counters()
+    delta = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+    doc: dict[str, Any] = {"max_in_flight": adapter.max_in_flight(), "sent": delta.get("requests", 0),
+                           "retries": delta.get("retries", 0), "errors": delta.get("errors", 0),
+                           "retry_reasons": {k.split(":", 1)[1]: v for k, v in sorted(delta.items())
+                                             if k.startswith("retry:")}}
+    if stats is not None:
+        doc.update({k: v for k, v in stats.as_dict().items() if k != "max_in_flight"})
+    return doc
+
+
+def _stream(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list[int], n_cached: int,
+            executor: Executor, cache: Any, adapter_key: str, task_key: str, opts: RunOptions,
+            autocast: Callable[[], Any], skipped: list[dict]):
+    """The loader feeding :func:`mmharness.streaming.compute_streaming` one request at a time."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from .streaming import compute_streaming, one_request_batches
+
+    ctx = RunContext(adapter_name=adapter.name, task_name=task.name, adapter_key=adapter_key,
+                     cache=cache, text_batch_size=opts.text_batch_size, autocast=autocast)
+    with torch.inference_mode(), autocast():
+        executor.prepare(adapter, (task.request(samples[i]) for i in todo), ctx)
+    dataset = RequestDataset(task, samples, todo, adapter.preprocess, executor.group_key,
+                             keep_requests=opts.num_workers == 0)
+    loader = DataLoader(dataset, batch_size=opts.batch_size, shuffle=False, num_workers=opts.num_workers,
+                        collate_fn=_Collator(False), persistent_workers=False,
+                        prefetch_factor=4 if opts.num_workers > 0 else None)
+
+    def decode_failed(it: _Item) -> None:
+        _decode_failure(task, samples, it, opts.on_error, skipped)
+
+    bar = _progress(task.name, len(todo), n_cached, opts.progress, unit="request")
+    try:
+        return compute_streaming(adapter, task, samples, one_request_batches(loader, samples, task, decode_failed),
+                                 executor, ctx, cache, adapter_key, task_key, opts.on_error, skipped, bar, autocast)
+    finally:
+        bar.close()
+
+
+def _decode_failure(task: Task, samples: Sequence[Sample], it: _Item, on_error: str, skipped: list[dict]) -> None:
+    """A sample whose media could not be decoded: skipped and counted, or the run stops naming it."""
+    sid = samples[it.index].id
+    if on_error != "skip":
+        raise TaskError(f"task {task.name!r}, sample {sid} (index {it.index}): {it.error}. "
+                        f"Fix or remove the file, or pass --on-error skip to skip such samples "
+                        f"(they are counted in the results).")
+    skipped.append({"id": sid, "error": it.error})
+    log.warning("task %s: skipping sample %s: %s", task.name, sid, it.error)
 
 
 def _compute(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list[int], n_cached: int,
@@ -495,14 +558,17 @@ class _NoBar:
     def update(self, n):
         pass
 
+    def set_postfix(self, *args, **kwargs):
+        pass
+
     def close(self):
         pass
 
 
-def _progress(name: str, total: int, cached: int, enabled: bool):
+def _progress(name: str, total: int, cached: int, enabled: bool, unit: str = "sample"):
     if not enabled:
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=f"{name} ({cached} cached)" if cached else name, unit="sample",
+    return tqdm(total=total, desc=f"{name} ({cached} cached)" if cached else name, unit=unit,
                 dynamic_ncols=True, leave=False)

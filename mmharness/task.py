@@ -125,6 +125,20 @@ class TaskResult:
     artifacts: dict[str, Any] = field(default_factory=dict)
 
 
+#: Generation profiles (the ``profile`` option of tasks whose papers called API models differently)
+PROFILES = ("auto", "local", "api")
+
+
+def resolve_profile_option(task: str, option: str, served: bool) -> str:
+    """``auto`` -> ``api`` for a served model (an adapter whose class sets ``served``), else
+    ``local``; ``local`` and ``api`` are taken as given."""
+    if option not in PROFILES:
+        raise TaskError(f"task {task!r}: profile={option!r}; expected one of {', '.join(PROFILES)}")
+    if option == "auto":
+        return "api" if served else "local"
+    return option
+
+
 class Task:
     """Base class of every task.
 
@@ -164,6 +178,16 @@ class Task:
         payload = json.dumps({"name": self.name, "version": self.version, "config": self.cache_config(),
                               "data": data.fingerprint}, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+    def resolve_profile(self, served: bool) -> None:
+        """Choose the generation settings for the kind of model that will answer.
+
+        ``evaluate`` calls this once, before :meth:`load`, with the adapter's ``served`` trait (never
+        its name). A task whose paper called API models differently from local ones (temperature,
+        max tokens, message layout) takes a ``profile`` option -- ``auto`` (``api`` for served
+        models, ``local`` otherwise), ``local`` or ``api`` -- and records the resolved profile and
+        settings in :meth:`config`, which keys the cache. Default: nothing to choose.
+        """
 
     def metric_spec(self, name: str) -> MetricSpec:
         for m in self.metric_specs:

@@ -97,7 +97,7 @@ def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]
 
 def read_run(path: Path) -> Run | Problem:
     """Read and validate one results file; a :class:`Problem` (error) names what is wrong."""
-    from .. import SCHEMA_VERSION, __version__
+    from .. import READABLE_SCHEMA_VERSIONS, __version__
     from ..results import RESULTS_KIND, ResultsError, load_results
 
     where = str(path)
@@ -121,10 +121,10 @@ def read_run(path: Path) -> Run | Problem:
         kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
         return Problem(ERROR, "not_results", f"{where}: not an mmharness results file (kind={kind!r}, expected "
                        f"{RESULTS_KIND!r}); leave it out of the inputs", where)
-    if doc.get("schema_version") != SCHEMA_VERSION:
+    if doc.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
         return Problem(ERROR, "incompatible_schema",
                        f"{where}: results schema version {doc.get('schema_version')!r}, but mmharness "
-                       f"{__version__} reads version {SCHEMA_VERSION!r}. Re-run the evaluation with this version, "
+                       f"{__version__} reads versions {', '.join(READABLE_SCHEMA_VERSIONS)}. Re-run the evaluation with this version, "
                        f"or build this leaderboard with the mmharness version that wrote the file.", where)
     try:
         doc = load_results(path)

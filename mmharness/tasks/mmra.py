@@ -10,6 +10,12 @@ demo ``evaluate/evaluate_demo.py`` at commit ``82dc33b``):
   both images come **before** the text (``[image1, image2, prompt]``), as the demo sends them to
   chat models;
 * decoding: greedy, ``max_new_tokens=16`` (the demo's Idefics2/Mantis setting; task option);
+* API models (``profile``: ``auto`` picks ``api`` for served adapters such as ``openai``): the
+  official GPT-4V wrapper sends the **text first, then the two images** in one message
+  (``layout=text_first``), greedy (temperature 0). It sent that message with role ``assistant``
+  (sic) and JPEG data URLs; the harness sends role ``user`` by default, because current chat APIs
+  refuse images in assistant turns (``role=assistant`` reproduces the wrapper), and images in the
+  upload format the adapter declares, labelled with their true MIME type;
 * parsing: the official frequency rules with the latest-first-occurrence tie rule
   (:mod:`mmharness.metrics.mmra`); unparseable = wrong; ``Chooice QA`` is treated as ``Choice QA``;
 * metrics: per-subtask accuracy; **Overall = sample-weighted (micro) accuracy** (reproduces the
@@ -49,6 +55,7 @@ from ..registry import register_group, register_task
 from ..requests import Capability, GenerateRequest, GenerationParams, ImageArray, Message, TextResponse
 from ..task import (
     DataConfig,
+    resolve_profile_option,
     MetricSpec,
     MetricValue,
     Sample,
@@ -60,6 +67,8 @@ from ..task import (
 )
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "samples" / "mmra"
+#: where the two images go: before the text (the demo's chat models) or after it (the GPT-4V wrapper)
+LAYOUTS = ("images_first", "text_first")
 
 # --------------------------------------------------------------------------- prompts (verbatim)
 
@@ -175,27 +184,48 @@ class _MMRABase(Task):
     with_images: ClassVar[bool] = True
     setting: ClassVar[str] = "IQ"
 
-    def __init__(self, max_new_tokens: int = 16, drop_failed: bool = False):
+    def __init__(self, max_new_tokens: int = 16, drop_failed: bool = False, profile: str = "auto",
+                 layout: str | None = None, role: str = "user"):
         if max_new_tokens < 1:
             raise TaskError(f"task {self.name!r}: max_new_tokens must be >= 1, got {max_new_tokens}")
+        if layout is not None and layout not in LAYOUTS:
+            raise TaskError(f"task {self.name!r}: layout={layout!r}; expected one of {', '.join(LAYOUTS)}")
+        if role not in ("user", "assistant"):
+            raise TaskError(f"task {self.name!r}: role={role!r}; expected user or assistant")
         self.max_new_tokens = int(max_new_tokens)
         self.drop_failed = bool(drop_failed)
+        self.profile_option, self.layout_option, self.role = profile, layout, role
+        self.resolve_profile(served=False)  # evaluate() resolves it again for the adapter in use
         self._table = None
         self._images = None
         self._by_id: dict[str, Sample] = {}
         self._chance: dict[str, float] = {}
 
+    def resolve_profile(self, served: bool) -> None:
+        """``local``: images before the text (the demo's chat models); ``api``: the text, then the
+        images (the official GPT-4V wrapper). An explicit ``layout`` wins."""
+        self.profile = resolve_profile_option(self.name, self.profile_option, served)
+        self.layout = self.layout_option or ("text_first" if self.profile == "api" else "images_first")
+
     def config(self) -> dict:
         """Setting, decoding and scoring options (all recorded in results)."""
         return {"setting": self.setting, "images": self.with_images, "image_order": ["image1", "image2"],
-                "images_before_text": True, "decoding": "greedy", "max_new_tokens": self.max_new_tokens,
+                "profile": self.profile, "layout": self.layout, "role": self.role,
+                "images_before_text": self.layout == "images_first", "decoding": "greedy",
+                "temperature": 0.0, "max_new_tokens": self.max_new_tokens,
                 "parse": "official (frequency, latest-first-occurrence tie)", "drop_failed": self.drop_failed,
                 "prompt": "official templates, verbatim" + ("" if self.with_images else
                                                             " (QO reuse without images: unverified)")}
 
     def cache_config(self) -> dict:
-        """Only the prompt-side options change responses."""
-        return {"setting": self.setting, "max_new_tokens": self.max_new_tokens}
+        """Only the prompt-side options change responses (the layout and role only when they differ
+        from the demo's, so caches of earlier runs stay valid)."""
+        c: dict[str, Any] = {"setting": self.setting, "max_new_tokens": self.max_new_tokens}
+        if self.with_images and self.layout != "images_first":
+            c["layout"] = self.layout
+        if self.role != "user":
+            c["role"] = self.role
+        return c
 
     def metric_spec(self, name: str) -> MetricSpec:
         """Class specs, with chance levels computed from the loaded items (1/options or 1/2)."""
@@ -257,15 +287,16 @@ class _MMRABase(Task):
 
     # ---------------------------------------------------------------- request
     def request(self, sample: Sample) -> GenerateRequest:
-        """``[image1, image2, prompt]`` (IQ) or ``[prompt]`` (QO) in one user turn; greedy decoding."""
+        """``[image1, image2, prompt]`` (IQ, ``layout=images_first``), ``[prompt, image1, image2]``
+        (``text_first``) or ``[prompt]`` (QO) in one turn of ``role``; greedy decoding."""
         if self._images is None:
             raise TaskError(f"task {self.name!r}: call load() before request()")
-        parts: list[Any] = []
+        parts: list[Any] = [sample.meta["prompt"]]
         if self.with_images:
             row = sample.meta["row"]
-            parts += [ImageArray(self._images, 2 * row), ImageArray(self._images, 2 * row + 1)]
-        parts.append(sample.meta["prompt"])
-        return GenerateRequest(messages=[Message("user", parts)],
+            images = [ImageArray(self._images, 2 * row), ImageArray(self._images, 2 * row + 1)]
+            parts = images + parts if self.layout == "images_first" else parts + images
+        return GenerateRequest(messages=[Message(self.role, parts)],
                                params=GenerationParams(max_new_tokens=self.max_new_tokens),
                                reference=sample.gold)
 
@@ -373,6 +404,12 @@ class _MMRABase(Task):
         if not self.with_images:
             notes.append("QO setting: the official QO prompt is not published; the IQ template is sent "
                          "without images (unverified).")
+        if self.profile == "api":
+            notes.append(f"API profile (the official GPT-4V wrapper's call): {self.layout.replace('_', ' ')}, "
+                         f"greedy (temperature 0), max_new_tokens {self.max_new_tokens}, role {self.role!r}. The "
+                         "wrapper sent the message with role 'assistant' (sic; chat APIs now refuse images in "
+                         "assistant turns: role=assistant reproduces it) and JPEG data URLs; each image is sent "
+                         "here with the true MIME type of the bytes uploaded.")
         tables = {
             "leaderboard_row": leaderboard,
             "per_subtask": per_subtask,

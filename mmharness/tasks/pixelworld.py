@@ -31,8 +31,14 @@ directory): MBPP pass@1 (without the option the MBPP task refuses to run) and Ta
 :mod:`mmharness.metrics.tablebench_viz`; without the option those rows are left out, with a note,
 and the TableBench score is the mean of the other three categories).
 
-Decoding: greedy; ``max_new_tokens`` 4096 (text) and 1024 (img, semi), the paper's Qwen2-VL settings.
+Decoding: greedy (temperature 0). ``max_new_tokens`` by ``profile``: ``local`` -- 4096 (text) and
+1024 (img, semi), the paper's Qwen2-VL settings; ``api`` -- 4096 in every mode, the paper's GPT-4o
+and Gemini calls (temperature 0, ``max_tokens`` 4096). ``profile=auto`` (the default) picks ``api``
+for served adapters (``openai``). ``max_new_tokens_text`` / ``max_new_tokens_img`` override either.
+The official GPT-4o wrapper labels PNG bytes ``image/jpeg``; the harness sends every image with the
+true MIME type of the bytes it uploads, and says so in the notes.
 """
+
 
 from __future__ import annotations
 
@@ -59,7 +65,12 @@ from ..registry import did_you_mean, register_group, register_task
 from ..render.table_image import RenderedTable, resolve_table_fonts
 from ..render.text_image import PRESETS, RenderedText, RenderError, resolve_font
 from ..requests import Capability, GenerateRequest, GenerationParams, ImageArray, Message, TextResponse
-from ..task import DataConfig, MetricSpec, MetricValue, Sample, ScoreContext, Task, TaskData, TaskError, TaskResult
+from ..task import (DataConfig, MetricSpec, MetricValue, Sample, ScoreContext, Task, TaskData, TaskError, TaskResult,
+                    resolve_profile_option)
+
+#: max_new_tokens per mode and profile: local = the paper's Qwen2-VL settings, api = its GPT-4o/Gemini calls
+PROFILE_MAX_NEW_TOKENS = {"local": {"text": 4096, "img": 1024}, "api": {"text": 4096, "img": 4096}}
+
 
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "samples" / "pixelworld"
@@ -159,8 +170,8 @@ class _PixelWorldBase(Task):
 
     def __init__(self, modes: str = "text+img", pixel_source: str = "dataset", render_preset: str = "random",
                  render_seed: int = 0, render_font: str | None = None, fallback: str = "none",
-                 fallback_seed: int = 0, subsets: str | None = None, max_new_tokens_text: int = 4096,
-                 max_new_tokens_img: int = 1024):
+                 fallback_seed: int = 0, subsets: str | None = None, max_new_tokens_text: int | None = None,
+                 max_new_tokens_img: int | None = None, profile: str = "auto"):
         self.protocol_obj: DatasetProtocol = PROTOCOLS[self.dataset_cls]
         self.modes = _split_list(modes, f"task {self.name!r}: option modes", MODES) or ("text", "img")
         if "semi" in self.modes and self.dataset_cls != SEMI_DATASET:
@@ -175,7 +186,7 @@ class _PixelWorldBase(Task):
             raise TaskError(f"task {self.name!r}: render_preset={render_preset!r}; expected one of {list(PRESETS)}")
         if fallback not in FALLBACKS:
             raise TaskError(f"task {self.name!r}: fallback={fallback!r}; expected one of {list(FALLBACKS)}")
-        if max_new_tokens_text < 1 or max_new_tokens_img < 1:
+        if any(v is not None and v < 1 for v in (max_new_tokens_text, max_new_tokens_img)):
             raise TaskError(f"task {self.name!r}: max_new_tokens_text/img must be >= 1")
         self.pixel_source = pixel_source
         self.render_preset = render_preset
@@ -194,13 +205,22 @@ class _PixelWorldBase(Task):
         for s in self.subsets:
             if s in self.unavailable_subsets():
                 raise TaskError(f"task {self.name!r}: {self.unavailable_subsets()[s]}; leave {s} out of subsets")
-        self.max_new_tokens = {"text": int(max_new_tokens_text), "img": int(max_new_tokens_img)}
-        if "semi" in self.modes:  # sent through the vision path in the official code
-            self.max_new_tokens["semi"] = int(max_new_tokens_img)
+        self.profile_option = profile
+        self._max_new_tokens_options = {"text": max_new_tokens_text, "img": max_new_tokens_img}
+        self.resolve_profile(served=False)  # evaluate() resolves it again for the adapter in use
         self.primary_metric = next(f"score_{m}" for m in ("img", "semi", "text") if m in self.modes)
         self._table = None
         self._images = None
         self._excluded: dict[str, int] = {}
+
+    def resolve_profile(self, served: bool) -> None:
+        """Max new tokens per mode from the profile (:data:`PROFILE_MAX_NEW_TOKENS`); explicit
+        ``max_new_tokens_text`` / ``max_new_tokens_img`` win."""
+        self.profile = resolve_profile_option(self.name, self.profile_option, served)
+        base = PROFILE_MAX_NEW_TOKENS[self.profile]
+        self.max_new_tokens = {m: int(self._max_new_tokens_options[m] or base[m]) for m in ("text", "img")}
+        if "semi" in self.modes:  # sent through the vision path in the official code
+            self.max_new_tokens["semi"] = self.max_new_tokens["img"]
 
     def unavailable_subsets(self) -> dict[str, str]:
         """Sub-tasks this configuration cannot score -> why (left out at load, refused in ``subsets``)."""
@@ -214,8 +234,9 @@ class _PixelWorldBase(Task):
                          "font": getattr(self, "_font_path", self.render_font)}
                         if self.pixel_source == "render" else None),
              "fallback": self.fallback, "fallback_seed": self.fallback_seed if self.fallback == "random" else None,
-             "subsets": list(self.subsets) or None, "max_new_tokens": dict(self.max_new_tokens),
-             "decoding": "greedy", "image_position": "before text",
+             "subsets": list(self.subsets) or None, "profile": self.profile,
+             "max_new_tokens": dict(self.max_new_tokens), "decoding": "greedy", "temperature": 0.0,
+             "image_position": "before text",
              "official_template": self.protocol_obj.official_template}
         if "semi" in self.modes:
             c["semi"] = {"table_renderer": TABLE_RENDERER, "table_fonts": list(self._table_fonts),
@@ -514,6 +535,10 @@ class _PixelWorldBase(Task):
         if self.protocol_obj.decomposable is False:
             notes.append("No confidence intervals: the sub-task metrics (MCC, F1, correlations) are not means "
                          "of per-item scores.")
+        if self.profile == "api":
+            notes.append(f"API profile (the paper's GPT-4o/Gemini calls): temperature 0, max_new_tokens "
+                         f"{self.max_new_tokens}. The official GPT-4o wrapper labels PNG bytes image/jpeg; each "
+                         "image is sent here with the true MIME type of the bytes uploaded.")
         if self.pixel_source == "render":
             notes.append("Pixel mode uses locally rendered prompts (pixel_source=render), not the released "
                          "images; numbers are not directly comparable to the paper.")
@@ -569,7 +594,8 @@ class _CodeExecutingTask(_PixelWorldBase):
                  code_memory_mb: int = 1024, code_workers: int = 2, modes: str = "text+img",
                  pixel_source: str = "dataset", render_preset: str = "random", render_seed: int = 0,
                  render_font: str | None = None, fallback: str = "none", fallback_seed: int = 0,
-                 subsets: str | None = None, max_new_tokens_text: int = 4096, max_new_tokens_img: int = 1024):
+                 subsets: str | None = None, max_new_tokens_text: int | None = None,
+                 max_new_tokens_img: int | None = None, profile: str = "auto"):
         if not allow_code_execution:
             raise TaskError(
                 f"task {self.name!r} scores pass@1 by EXECUTING model-written code. It runs only when you "
@@ -581,7 +607,7 @@ class _CodeExecutingTask(_PixelWorldBase):
         super().__init__(modes=modes, pixel_source=pixel_source, render_preset=render_preset,
                          render_seed=render_seed, render_font=render_font, fallback=fallback,
                          fallback_seed=fallback_seed, subsets=subsets, max_new_tokens_text=max_new_tokens_text,
-                         max_new_tokens_img=max_new_tokens_img)
+                         max_new_tokens_img=max_new_tokens_img, profile=profile)
         from ..sandbox import SandboxLimits
 
         self.allow_code_execution = True

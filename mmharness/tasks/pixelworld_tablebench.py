@@ -57,7 +57,8 @@ class PixelWorldTableBench(_PixelWorldBase):
                  tablebench_file: str | None = None, modes: str = "text+img+semi", pixel_source: str = "dataset",
                  render_preset: str = "random", render_seed: int = 0, render_font: str | None = None,
                  fallback: str = "none", fallback_seed: int = 0, subsets: str | None = None,
-                 max_new_tokens_text: int = 4096, max_new_tokens_img: int = 1024):
+                 max_new_tokens_text: int | None = None, max_new_tokens_img: int | None = None,
+                 profile: str = "auto"):
         self.allow_code_execution = bool(allow_code_execution)
         scorers = _split_list(viz_scorers, f"task {self.name!r}: option viz_scorers", V.SCORERS)
         if not scorers or len(set(scorers)) != len(scorers):
@@ -78,7 +79,7 @@ class PixelWorldTableBench(_PixelWorldBase):
         super().__init__(modes=modes or "text+img+semi", pixel_source=pixel_source, render_preset=render_preset,
                          render_seed=render_seed, render_font=render_font, fallback=fallback,
                          fallback_seed=fallback_seed, subsets=subsets, max_new_tokens_text=max_new_tokens_text,
-                         max_new_tokens_img=max_new_tokens_img)
+                         max_new_tokens_img=max_new_tokens_img, profile=profile)
         from ..sandbox import SandboxLimits
 
         runs = max(V.EXECUTIONS[s] for s in scorers)
