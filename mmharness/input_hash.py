@@ -52,12 +52,11 @@ def hash_content(h: Any, raw: Any) -> None:
         if head is None:
             head = _remember(key, f"tensor:{raw.dtype}:{tuple(raw.shape)}".encode())
         h.update(head)
-        if raw.is_cpu and not raw.requires_grad and raw.is_contiguous():
-            try:  # the tensor's own bytes, in place (an empty buffer adds nothing, as before)
-                h.update(raw.numpy())
-                return
-            except (TypeError, RuntimeError, ValueError, BufferError):
-                pass  # no numpy view (bfloat16, conj/neg bits...): nothing was hashed yet
+        try:  # the tensor's own bytes, in place (an empty buffer adds nothing, as before)
+            h.update(raw.numpy())  # numpy() raises off the CPU, with grad, for bfloat16, conj/neg bits;
+            return  # update() raises for a buffer numpy does not hold C-contiguous: then nothing was hashed
+        except (TypeError, RuntimeError, ValueError, BufferError):
+            pass
         t = raw.detach().cpu().contiguous()
         if t.numel():
             h.update(t.reshape(-1).view(torch.uint8).numpy())

@@ -160,11 +160,15 @@ def _inputs_to_hash():
 
     big_endian = np.arange(6, dtype=">f4").reshape(2, 3)
     grad = torch.randn(3, requires_grad=True)
+    with torch.inference_mode():
+        inference_tensor = torch.arange(5.0)
     return [
         torch.zeros(4000), torch.arange(12.0).reshape(3, 4).t(), torch.tensor(3.5), torch.zeros(0, 3),
         torch.ones(2, 2, dtype=torch.bfloat16), grad, torch.randn(3, dtype=torch.complex64),
         torch.arange(10)[2:7], torch.ones(3, 1, 2).as_strided((3, 1, 2), (2, 5, 1)), torch.tensor([True, False]),
         torch.zeros(3, 32, 32).contiguous(memory_format=torch.contiguous_format)[:, ::2],
+        torch.arange(96.0).reshape(2, 3, 4, 4).contiguous(memory_format=torch.channels_last),
+        torch.arange(3.0).reshape(1, 3).expand(4, 3), inference_tensor,
         np.zeros((8, 8, 3), np.uint8), np.arange(12).reshape(3, 4).T, big_endian, np.float32(3),
         np.ma.array([1, 2]), Image.fromarray(np.zeros((8, 8, 3), np.uint8)),
         Image.fromarray(np.zeros((4, 5), np.uint8)), b"abc", bytearray(b"xy"), "text", 3, None,
