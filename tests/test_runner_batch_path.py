@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from mmharness.adapter import Adapter
 from mmharness.cache import MemoryCache, ResponseCache
 from mmharness.evaluate import evaluate
-from mmharness.adapter import Adapter
 from mmharness.registry import include, register_adapter
 from mmharness.requests import (
     ClassifyRequest,
@@ -176,7 +176,12 @@ def _inputs_to_hash():
 
 
 def test_input_hash_fast_paths_feed_the_same_bytes_as_the_plain_spelling():
-    from mmharness.input_hash import _hash_content_plain, hash_content, input_hash_digest, new_input_hash
+    from mmharness.input_hash import (
+        _hash_content_plain,
+        hash_content,
+        input_hash_digest,
+        new_input_hash,
+    )
 
     def digest(feed, *xs):
         h = new_input_hash()
