@@ -11,7 +11,7 @@ STAMP       := $(VENV)/.mmh-installed
 OFFLINE     := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 DEMO_OUT    ?= demo-results
 DEMO_TASKS  ?= cifar_b,snare,refava,mintrec2
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: install demo test bench clean
 

@@ -351,7 +351,7 @@ def test_bad_files_are_reported_not_dropped(bad_dir, tmp_path_factory):
     assert "probably truncated" in errs["results_truncated.json"]["message"]
     assert "probably corrupt" in errs["results_garbage.json"]["message"]
     assert "field tasks/cifar10_b" in errs["results_invalid.json"]["message"]
-    assert "'0.9'" in errs["results_oldschema.json"]["message"] and "'1.0'" in errs["results_oldschema.json"]["message"]
+    assert "'0.9'" in errs["results_oldschema.json"]["message"] and "reads versions 1.0, 1.1" in errs["results_oldschema.json"]["message"]
     assert errs[empty.name]["kind"] == "empty_directory"
     assert errs["nope.json"]["kind"] == "unreadable"
     with pytest.raises(LeaderboardError) as e:

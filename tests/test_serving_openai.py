@@ -30,8 +30,6 @@ from mmharness.results import load_results
 from served import FaultProxy, TransformersServer, free_port
 from tiny_vlm import build_tiny_models
 
-pytestmark = pytest.mark.xdist_group("transformers_serve")  # one server per test session worker
-
 MMRA = "mmra"
 PIXELWORLD = "pixelworld_gsm8k,pixelworld_slidesvqa,pixelworld_tablebench"
 #: the paper's API settings (profile=api, chosen automatically for served models) send 4096 new
@@ -39,12 +37,14 @@ PIXELWORLD = "pixelworld_gsm8k,pixelworld_slidesvqa,pixelworld_tablebench"
 PW_ARGS = "max_new_tokens_text=8,max_new_tokens_img=8"
 
 
-@pytest.fixture(scope="module")
+# session scope: xdist may interleave other modules' tests on this worker, and a module-scoped
+# server would then be stopped and started again
+@pytest.fixture(scope="session")
 def tiny_llava(tmp_path_factory) -> Path:
     return build_tiny_models(tmp_path_factory.mktemp("served_models")) / "llava"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tiny_llava, tmp_path_factory):
     srv = TransformersServer(tiny_llava, log=tmp_path_factory.mktemp("serve_log") / "serve.log").start()
     yield srv
@@ -67,7 +67,7 @@ def _served_run(base_url, model, tasks, out, task_args="", **kw):
                     bootstrap=0, log_samples=True, output=out, **kw)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def reference(server, tiny_llava, tmp_path_factory):
     """One concurrent run of MMRA and three PixelWorld tasks through ``openai`` (no cache)."""
     out = tmp_path_factory.mktemp("reference")
@@ -136,14 +136,14 @@ def test_concurrent_run_equals_sequential_and_the_cli_run_validates(reference, s
 
 def test_faults_are_retried_honouring_retry_after_and_counted(reference, server, tiny_llava, tmp_path):
     """One request at a time through the proxy: posts 2, 4, 6 and 8 fail (429 with Retry-After: 1,
-    500, dropped connection, an answer slower than the 1.5 s timeout) and post 10 is slow but in
+    500, dropped connection, an answer slower than the 1 s timeout) and post 10 is slow but in
     time. The run completes with the same answers, 4 retries counted by reason."""
     mmra, _ = reference
     faults = {2: "429", 4: "500", 6: "drop", 8: "slow", 10: "delay"}
-    with FaultProxy(server.base_url.removesuffix("/v1"), faults, retry_after="1", slow_seconds=3.0,
-                    delay_seconds=0.3) as proxy:
+    with FaultProxy(server.base_url.removesuffix("/v1"), faults, retry_after="1", slow_seconds=2.0,
+                    delay_seconds=0.2) as proxy:
         res = _served_run(proxy.base_url, tiny_llava, MMRA, tmp_path,
-                          margs={"max_concurrency": 1, "timeout": 1.5, "backoff": 0.01})
+                          margs={"max_concurrency": 1, "timeout": 1.0, "backoff": 0.01})
     t = res.doc["tasks"]["mmra"]
     assert t["requests"]["retries"] == 4 and t["requests"]["sent"] == 22 and t["requests"]["errors"] == 0
     assert t["requests"]["retry_reasons"] == {"429": 1, "500": 1, "connection": 1, "timeout": 1}
@@ -165,8 +165,8 @@ def test_a_samples_4xx_or_malformed_answer_is_its_error(server, tiny_llava, tmp_
     with FaultProxy(upstream, fault_on_body={needle: "400"}) as proxy:
         with pytest.raises(SampleRequestError, match=r"sample 0002: the server answered HTTP 400: invalid image "
                                                      r"\(injected\).*--on-error skip"):
-            _served_run(proxy.base_url, tiny_llava, MMRA, tmp_path / "a")
-        res = _served_run(proxy.base_url, tiny_llava, MMRA, tmp_path / "b", on_error="skip")
+            _served_run(proxy.base_url, tiny_llava, MMRA, tmp_path / "a", limit=6)
+        res = _served_run(proxy.base_url, tiny_llava, MMRA, tmp_path / "b", on_error="skip", limit=6)
     t = res.doc["tasks"]["mmra"]
     assert [s["id"] for s in t["skipped"]] == ["0002"] and t["n_skipped"] == 1
     assert t["requests"]["errors"] == 1 and t["requests"]["retries"] == 0
@@ -178,7 +178,7 @@ def test_a_samples_4xx_or_malformed_answer_is_its_error(server, tiny_llava, tmp_
                             ("nochoices", r"sample 0002: the answer has no choices")):
         with FaultProxy(upstream, fault_on_body={needle: action}) as proxy:
             with pytest.raises(SampleRequestError, match=message):
-                _served_run(proxy.base_url, tiny_llava, MMRA, tmp_path / action)
+                _served_run(proxy.base_url, tiny_llava, MMRA, tmp_path / action, limit=6)
 
 
 def test_api_key_is_never_written_and_images_are_recorded_by_hash(server, tiny_llava, tmp_path, monkeypatch):
@@ -200,12 +200,16 @@ def test_api_key_is_never_written_and_images_are_recorded_by_hash(server, tiny_l
                 for m in row["response"]["served"]["request"]["messages"] for part in m["content"]
                 if part["type"] == "image_url"]
     assert len(sent) == len(recorded) == 6
-    for url, record in zip(sent, recorded):
+    sent_by_hash = {}
+    for url in sent:  # requests arrive in any order (4 in flight): match them by content hash
         mime, b64 = re.fullmatch(r"data:(image/\w+);base64,(.+)", url).groups()
         data = base64.b64decode(b64)
         assert mime == "image/jpeg" and data[:3] == b"\xff\xd8\xff"  # the true type of the bytes sent
-        assert record.startswith("<image/jpeg ") and f"{len(data)} bytes, sha256:{hashlib.sha256(data).hexdigest()}>" in record
-        assert re.search(r" \d+x12|12x\d+", record) and "resized from" in record
+        sent_by_hash[hashlib.sha256(data).hexdigest()] = data
+    for record in recorded:
+        size, n_bytes, digest = re.fullmatch(r"<image/jpeg (\d+x\d+), resized from \d+x\d+, (\d+) bytes, "
+                                             r"sha256:([0-9a-f]{64})>", record).groups()
+        assert int(n_bytes) == len(sent_by_hash[digest]) and "12" in size.split("x")
 
 
 def test_bad_settings_fail_before_any_data_work(server, tiny_llava, tmp_path, monkeypatch):
@@ -226,7 +230,7 @@ def test_bad_settings_fail_before_any_data_work(server, tiny_llava, tmp_path, mo
 def test_killed_server_stops_the_run_and_the_rerun_resumes(reference, server, tiny_llava, tmp_path):
     """SIGKILL the server once a few answers are cached: the run retries, then stops with an error
     naming the URL (exit status 2); after a restart on the same port the rerun computes only what is
-    missing and ends with the reference metrics. (Last in this module: it restarts the server.)"""
+    missing and ends with the reference metrics. (It restarts the shared server.)"""
     mmra, _ = reference
     cache = tmp_path / "cache"
     margs = _openai_args(server.base_url, tiny_llava, max_concurrency=2, max_retries=2, backoff=0.05, timeout=10)
