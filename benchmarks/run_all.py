@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from . import bench_clip_benchmark, bench_coco, bench_overhead, bench_segmentation
+from . import bench_clip_benchmark, bench_coco, bench_overhead, bench_segmentation, bench_serving
 
 VIT = ["--model", "ViT-B-32", "--batch-size", "64", "--repeats", "3"]
 
@@ -24,6 +24,7 @@ def main() -> None:
         fresh_process("bench_cache", args)  # its first run must be the process's first, like mmh run's
     bench_coco.main([])
     bench_segmentation.main([])
+    bench_serving.main(["--small"])
 
 
 def fresh_process(module: str, args: list[str]) -> None:

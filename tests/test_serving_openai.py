@@ -217,7 +217,7 @@ def test_bad_settings_fail_before_any_data_work(server, tiny_llava, tmp_path, mo
     monkeypatch.delenv("MMH_MISSING_KEY", raising=False)
     common = dict(tasks="mmra", data_root=str(tmp_path / "no-data"), progress=False, use_cache=False)
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    with pytest.raises(AdapterError, match=rf"cannot reach {re.escape(dead)} \(ConnectError"):
+    with pytest.raises(AdapterError, match=rf"cannot reach {re.escape(dead)} \(ConnectionRefusedError"):
         evaluate("openai", model_args=f"base_url={dead},model=m", **common)
     with pytest.raises(AdapterError, match=r"the environment variable MMH_MISSING_KEY \(api_key_env\) is not set"):
         evaluate("openai", model_args=f"base_url={server.base_url},model=m,api_key_env=MMH_MISSING_KEY", **common)

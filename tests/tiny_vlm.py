@@ -54,5 +54,5 @@ def build_tiny_models(root: Path) -> Path:
     proc.save_pretrained(root / "llava")
     lm = LlamaForCausalLM(text_cfg)
     lm.save_pretrained(root / "llama")
-    tok.save_pretrained(root / "llama")
+    build_tokenizer().save_pretrained(root / "llama")  # a fresh one: the LLaVA processor marked its own
     return root

@@ -4,7 +4,7 @@ vLLM (``vllm serve``), SGLang, TGI, ``transformers serve``, and the OpenAI-compa
 OpenAI, Gemini and Anthropic all speak this protocol (README, "Serving"). The adapter answers
 ``generate`` requests *concurrently*: it declares ``max_concurrency`` and the runner keeps that many
 requests in flight across batch boundaries, caching each answer as it completes
-(:mod:`mmharness.streaming`). Needs the ``serve`` extra (``httpx2``).
+(:mod:`mmharness.streaming`). HTTP goes through :mod:`mmharness.http_client` (standard library).
 
 Arguments (``--model-args``):
 
@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import io
 import json
 import logging
@@ -177,7 +178,6 @@ class OpenAIChat(Adapter):
                                    "a server that needs no key")
             headers["authorization"] = f"Bearer {key}"
         self.client = ServiceClient(self.base_url, headers=headers, timeout=timeout,
-                                    max_connections=self.max_concurrency,
                                     policy=RetryPolicy(max_retries, backoff, backoff_max),
                                     requests_per_minute=requests_per_minute)
         self.api_key_env = api_key_env
@@ -208,11 +208,10 @@ class OpenAIChat(Adapter):
 
     def _check_server(self) -> None:
         """Fail before any data work: the server answers, the key works, the model is served."""
-        httpx = self.client._httpx
         url = f"{self.base_url}/models"
         try:
             reply = self.client.get("/models")
-        except httpx.TransportError as e:
+        except (OSError, http.client.HTTPException) as e:
             raise AdapterError(f"adapter 'openai': cannot reach {self.base_url} ({type(e).__name__}: {e}). Is the "
                                "server running and is base_url right (it usually ends in /v1)? See the README, "
                                "section Serving") from None
