@@ -1,8 +1,11 @@
 """Crash-safe per-sample response cache.
 
-One SQLite database in WAL mode with ``synchronous=FULL``: every ``put_many`` / ``put_batch`` is one
-transaction, durable when it returns, so a run killed at any point (SIGKILL included) loses at most
-the batch in flight. Rows are keyed by (adapter fingerprint, task fingerprint, sample id); payloads are
+One SQLite database in WAL mode with ``synchronous=NORMAL``: every ``put_many`` / ``put_batch`` is one
+transaction, in the write-ahead log when it returns, so a run killed at any point (SIGKILL included)
+loses at most the batch in flight. Commits are not fsync'd one by one (the log is, at checkpoints):
+only a power loss or an operating-system crash can roll back the last transactions, never corrupt
+the database, and the rerun recomputes them. This saves an fsync per batch (about 0.45 ms on this
+project's machine: 3.5 µs per sample at batch 128, and one per completion wave of a served model). Rows are keyed by (adapter fingerprint, task fingerprint, sample id); payloads are
 :func:`mmharness.requests.encode` bytes (JSON header + raw arrays, never pickle).
 
 Several processes (data-parallel ranks) may write the same database: SQLite serialises writers and
@@ -53,7 +56,7 @@ class ResponseCache:
         self.path = self.directory / "responses.sqlite"
         self._conn = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across process kills (see above)
         self._conn.executescript(SCHEMA)
         # (adapter, task) -> {sample: (response, input hash)}: rows this connection wrote with
         # ``keep=True`` and get_many has not read back yet (see put_batch)

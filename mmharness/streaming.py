@@ -160,7 +160,7 @@ def compute_streaming(adapter: Adapter, task: Task, samples: Sequence[Sample], b
                 rows.append((sid, out[0], input_hash))
             try:
                 if failure is None:
-                    refill()  # new requests go out before this transaction's fsync
+                    refill()  # new requests go out before this transaction is written
             finally:  # even when refilling fails (an undecodable input), these answers are kept
                 cache.put_many(adapter_key, task_key, rows)
                 n_computed += len(rows)

@@ -428,3 +428,21 @@ def test_cifar_b_scores_stacked_and_row_by_row_logits_alike():
         task.score(samples[:2], [fast[0], ScoresResponse(np.zeros(10, np.float32))], ctx)
     with pytest.raises(Exception, match="9 logits for 10 classes"):
         task.score(samples[:2], [fast[0], ClassifyResponse(np.zeros(9, np.float32))], ctx)
+
+
+def test_data_file_digests_are_memoised_but_never_stale(tmp_path):
+    """sha256_files reads a file once per process, and a rewritten file (same size, new content)
+    gets a new digest: the memo is keyed by inode, size and modification/change times."""
+    import hashlib
+
+    from mmharness.task import _FILES_DIGESTS, sha256_files
+
+    f = tmp_path / "data.bin"
+    f.write_bytes(b"a" * 1000)
+    first = sha256_files([f], extra="x")
+    assert first == hashlib.sha256(b"x" + b"data.bin" + b"a" * 1000).hexdigest()[:20]
+    n_memo = len(_FILES_DIGESTS)
+    assert sha256_files([f], extra="x") == first and len(_FILES_DIGESTS) == n_memo
+    f.write_bytes(b"b" * 1000)
+    second = sha256_files([f], extra="x")
+    assert second == hashlib.sha256(b"x" + b"data.bin" + b"b" * 1000).hexdigest()[:20] != first
