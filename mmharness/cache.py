@@ -47,15 +47,23 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("mmharness"))
 
 
+class CacheError(RuntimeError):
+    """The cache directory cannot be created, written or opened (names it and what to do)."""
+
+
 class ResponseCache:
     """Per-sample responses of one (adapter, task) pair, plus shared artifacts."""
 
     def __init__(self, directory: Path | str):
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / "responses.sqlite"
-        self._conn = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        except (OSError, sqlite3.Error) as e:
+            raise CacheError(f"cache directory {self.directory} cannot be used ({type(e).__name__}: {e}); choose "
+                             "another with --cache-dir, or run without a cache with --no-cache") from e
         self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across process kills (see above)
         self._conn.executescript(SCHEMA)
         # (adapter, task) -> {sample: (response, input hash)}: rows this connection wrote with

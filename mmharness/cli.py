@@ -17,29 +17,42 @@ _KNOWN_ERRORS: tuple[type[BaseException], ...] = ()
 def _known_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean 'the user asked for something wrong': printed without a traceback."""
     from .adapter import AdapterError
+    from .cache import CacheError
     from .devices import DeviceError
     from .executors import CapabilityError
     from .registry import RegistryError
     from .results import ResultsError
     from .task import TaskError
 
-    return (AdapterError, CapabilityError, DeviceError, RegistryError, ResultsError, TaskError,
+    return (AdapterError, CacheError, CapabilityError, DeviceError, RegistryError, ResultsError, TaskError,
             PermissionError, ValueError)
 
 
 class _Group(click.Group):
+    """Known errors print one line naming what failed (exit 2; ``--debug`` adds the traceback); an
+    interrupt says that finished work is cached (exit 130); anything else is a bug: a traceback."""
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except _known_errors() as e:
+            if ctx.params.get("debug"):
+                import traceback
+
+                traceback.print_exc()
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted: the answers computed so far are in the cache; run the same command "
+                       "again to resume", err=True)
+            sys.exit(130)
 
 
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="mmharness")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
-def main(verbose: bool) -> None:
+@click.option("--debug", is_flag=True, help="Print the traceback of an error as well as its message.")
+def main(verbose: bool, debug: bool) -> None:
     """mmharness: score multimodal models on published benchmarks with their official protocols."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("mmharness").setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -129,6 +129,11 @@ def evaluate(
     out_dir = Path(output) if output is not None else None
     if out_dir is not None:
         check_writable(out_dir)
+    if sample and data_source:
+        raise TaskError(f"--data-source {data_source} picks a loader for real data under --data-root; the bundled "
+                        "sample (--sample) has one format of its own: drop one of the two options")
+    if use_cache and not dry_run:  # an unusable cache directory fails before any data or model work
+        ResponseCache(Path(cache_dir) if cache_dir else default_cache_dir()).close()
 
     task_objs = [build_task(n, targs) for n in task_names]
     for t in task_objs:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .adapter import Adapter, AdapterError
+from .adapter import Adapter, AdapterError, SampleRequestError
 from .requests import (
     Batch,
     Capability,
@@ -66,19 +66,58 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def _fail(ctx: RunContext, batch: Batch, what: str) -> AdapterError:
-    ids = batch.sample_ids
-    shown = ", ".join(ids[:5]) + (f", ... ({len(ids)} samples)" if len(ids) > 5 else "")
-    return AdapterError(f"adapter {ctx.adapter_name!r} on task {ctx.task_name!r}: {what} "
-                        f"(samples {shown})")
+class AdapterOutputError(AdapterError):
+    """An adapter returned what the capability contract forbids (a wrong shape or count, NaN, a box
+    with x2 < x1, a label outside the classes). Raised by the harness's own checks; the message
+    names the adapter, the task and the offending samples."""
 
 
-def _check_finite(ctx: RunContext, batch: Batch, arr: np.ndarray, what: str) -> None:
+def shown_ids(ids: Sequence[str], limit: int = 5) -> str:
+    """``a, b, c, ... (N samples)``: sample ids for messages."""
+    ids = list(ids)
+    return ", ".join(ids[:limit]) + (f", ... ({len(ids)} samples)" if len(ids) > limit else "")
+
+
+def _fail(ctx: RunContext, batch: Batch, what: str, samples: Sequence[int] | None = None) -> AdapterOutputError:
+    """The error for a broken contract: ``samples`` (indices in the batch) are the offending ones;
+    default: the whole batch."""
+    ids = batch.sample_ids if samples is None else [batch.sample_ids[i] for i in samples]
+    return AdapterOutputError(f"adapter {ctx.adapter_name!r} on task {ctx.task_name!r}: {what} "
+                              f"(sample{'s' if len(ids) != 1 else ''} {shown_ids(ids)})")
+
+
+def _check_finite(ctx: RunContext, batch: Batch, arr: np.ndarray, what: str,
+                  samples: Sequence[int] | None = None) -> None:
+    """NaN or infinite values in ``arr`` are an error naming the samples of the bad rows;
+    ``samples`` maps each row to its sample's index in the batch (default: row i is sample i)."""
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        rows = np.where(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))[0] if arr.ndim else []
-        bad = [batch.sample_ids[i] for i in rows][:5]
-        raise AdapterError(f"adapter {ctx.adapter_name!r} on task {ctx.task_name!r}: {what} "
-                           f"contains NaN or infinite values (samples {', '.join(bad)})")
+        rows = np.where(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))[0] if arr.ndim else [0]
+        raise _fail(ctx, batch, f"{what} contains NaN or infinite values",
+                    sorted({int(samples[r]) if samples is not None else int(r) for r in rows}))
+
+
+def in_context(adapter_name: str, task_name: str, sample_ids: Sequence[str], error: BaseException) -> AdapterError:
+    """An exception that escaped adapter code, as an :class:`AdapterError` naming the adapter, the
+    task, the batch's sample ids and the exception's type and message (chained to it). The
+    harness's own contract errors already say all that and are returned as they are; a sample's
+    own error stays a :class:`SampleRequestError`; ``SystemExit`` from adapter code (``exit()``)
+    becomes an error like any other instead of ending the process silently."""
+    if isinstance(error, AdapterOutputError):
+        return error
+    where = f"adapter {adapter_name!r} on task {task_name!r}, sample{'s' if len(sample_ids) != 1 else ''} " \
+            f"{shown_ids(sample_ids)}"
+    if isinstance(error, SampleRequestError):
+        wrapped: AdapterError = SampleRequestError(
+            f"{where}: {error}. Pass --on-error skip to skip such samples (they are counted in the results).",
+            error.sample_id)
+    elif isinstance(error, SystemExit):
+        wrapped = AdapterError(f"{where}: the adapter called exit({error.code!r}) (SystemExit)")
+    elif isinstance(error, AdapterError):
+        wrapped = AdapterError(f"{where}: {error}")
+    else:
+        wrapped = AdapterError(f"{where}: {type(error).__name__}: {error}")
+    wrapped.__cause__ = error
+    return wrapped
 
 
 def _check_rows(ctx: RunContext, batch: Batch, arr: np.ndarray, what: str, width: int | None = None):
@@ -143,10 +182,10 @@ def _score_rows(ctx, batch, out, what) -> list[np.ndarray]:
     for i, (row, req) in enumerate(zip(rows, batch.requests)):
         r = to_numpy(row).astype(np.float32).reshape(-1)
         if r.shape[0] != len(req.texts):
-            raise _fail(ctx, batch, f"{what} gave {r.shape[0]} scores for sample {batch.sample_ids[i]} "
-                                    f"which has {len(req.texts)} texts")
+            raise _fail(ctx, batch, f"{what} gave {r.shape[0]} scores for a sample "
+                                    f"which has {len(req.texts)} texts", [i])
         if not np.isfinite(r).all():
-            raise _fail(ctx, batch, f"{what} returned NaN or infinite scores for sample {batch.sample_ids[i]}")
+            raise _fail(ctx, batch, f"{what} returned NaN or infinite scores", [i])
         result.append(r)
     return result
 
@@ -196,7 +235,7 @@ class Generate(Executor):
             elif isinstance(o, str):
                 responses.append(TextResponse(o))
             else:
-                raise _fail(ctx, batch, f"generate output {i} is {type(o).__name__}, expected str")
+                raise _fail(ctx, batch, f"generate output {i} is {type(o).__name__}, expected str", [i])
         return responses
 
 
@@ -213,7 +252,16 @@ class Segment(Executor):
             a = to_numpy(m)
             if a.ndim != 2 or a.dtype.kind not in "iu":
                 raise _fail(ctx, batch, f"segment map {i} has shape {a.shape} dtype {a.dtype}, "
-                                        f"expected an (H, W) integer array")
+                                        f"expected an (H, W) integer array", [i])
+            req = batch.requests[i]
+            c, ign = req.num_classes, getattr(req, "ignore_index", None)
+            bad = (a < 0) | (a >= c)
+            if ign is not None:
+                bad &= a != ign
+            if bad.any():
+                allowed = f"0..{c - 1}" + (f" or the ignore index {ign}" if ign is not None else "")
+                raise _fail(ctx, batch, f"segment map {i} has labels {np.unique(a[bad])[:10].tolist()} outside "
+                                        f"{allowed}", [i])
             res.append(LabelMapResponse(a.astype(np.int32)))
         return res
 
@@ -229,14 +277,21 @@ class Detect(Executor):
         res = []
         for i, d in enumerate(out):
             if not isinstance(d, Detections):
-                raise _fail(ctx, batch, f"detect output {i} is {type(d).__name__}, expected Detections")
+                raise _fail(ctx, batch, f"detect output {i} is {type(d).__name__}, expected Detections", [i])
             boxes = to_numpy(d.boxes).astype(np.float32).reshape(-1, 4)
             scores = to_numpy(d.scores).astype(np.float32).reshape(-1)
             labels = to_numpy(d.labels).astype(np.int64).reshape(-1)
             if not (len(boxes) == len(scores) == len(labels)):
                 raise _fail(ctx, batch, f"detect output {i}: {len(boxes)} boxes, {len(scores)} scores, "
-                                        f"{len(labels)} labels; they must be equal")
-            _check_finite(ctx, batch, boxes[None] if len(boxes) else np.zeros((1, 0)), f"detect boxes {i}")
+                                        f"{len(labels)} labels; they must be equal", [i])
+            _check_finite(ctx, batch, boxes, f"detect output {i}: boxes", [i] * len(boxes))
+            _check_finite(ctx, batch, scores, f"detect output {i}: scores", [i] * len(scores))
+            inverted = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
+            if inverted.any():
+                k = int(np.argmax(inverted))
+                raise _fail(ctx, batch, f"detect output {i}: {int(inverted.sum())} box(es) with x2 < x1 or y2 < y1, "
+                                        f"e.g. box {k} = {boxes[k].tolist()}; boxes are (x1, y1, x2, y2) in pixels",
+                            [i])
             masks = None if getattr(d, "masks", None) is None else _masks_to_rle(ctx, batch, i, d.masks, len(boxes))
             res.append(DetectionsResponse(boxes, scores, labels, masks=masks))
         return res
@@ -250,7 +305,7 @@ def _masks_to_rle(ctx: RunContext, batch: Batch, i: int, masks: Any, n: int) -> 
         out = []
         for m in masks:
             if "size" not in m or "counts" not in m:
-                raise _fail(ctx, batch, f"detect output {i}: an RLE mask needs 'size' and 'counts'")
+                raise _fail(ctx, batch, f"detect output {i}: an RLE mask needs 'size' and 'counts'", [i])
             c = m["counts"]
             out.append({"size": [int(m["size"][0]), int(m["size"][1])],
                         "counts": c.decode("ascii") if isinstance(c, bytes) else c})
@@ -259,13 +314,13 @@ def _masks_to_rle(ctx: RunContext, batch: Batch, i: int, masks: Any, n: int) -> 
 
         arr = to_numpy(masks)
         if arr.ndim != 3:
-            raise _fail(ctx, batch, f"detect output {i}: masks have shape {arr.shape}, expected (N, H, W)")
+            raise _fail(ctx, batch, f"detect output {i}: masks have shape {arr.shape}, expected (N, H, W)", [i])
         binary = np.asfortranarray((arr != 0).transpose(1, 2, 0).astype(np.uint8))
         out = []
         for rle in (mask_utils.encode(binary) if arr.shape[0] else []):
             out.append({"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")})
     if len(out) != n:
-        raise _fail(ctx, batch, f"detect output {i}: {len(out)} masks for {n} boxes; they must be equal")
+        raise _fail(ctx, batch, f"detect output {i}: {len(out)} masks for {n} boxes; they must be equal", [i])
     return out
 
 
@@ -435,7 +490,8 @@ class ZeroShotVideoTextClassify(ZeroShotClassify):
             emb = _l2norm(to_numpy(adapter.embed_image(flat)).astype(np.float32))
             if emb.ndim != 2 or emb.shape[0] != flat.shape[0]:
                 raise _fail(ctx, batch, f"embed_image returned shape {tuple(emb.shape)} for {flat.shape[0]} frames")
-            _check_finite(ctx, batch, emb, "embed_image output")
+            _check_finite(ctx, batch, emb, "embed_image output",
+                          np.repeat(np.arange(len(frames)), [f.shape[0] for f in frames]))
             bounds = np.cumsum([0] + [f.shape[0] for f in frames])
             visual = _l2norm(np.stack([emb[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])]))
         elif set(batch.inputs) == {"image"}:

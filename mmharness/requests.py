@@ -274,6 +274,9 @@ class SegmentRequest(Request):
 
     images: Mapping[str, MediaRef]
     num_classes: int
+    #: a label the model may also predict for "no class" (the mmseg void column); other values
+    #: outside ``[0, num_classes)`` are refused at the adapter boundary
+    ignore_index: int | None = None
 
     def __post_init__(self):
         self.capability = Capability.SEGMENT

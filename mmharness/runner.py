@@ -20,7 +20,7 @@ import numpy as np
 
 from .adapter import Adapter
 from .devices import TEXT_BATCH_SIZE_CPU
-from .executors import Executor, RunContext
+from .executors import Executor, RunContext, in_context
 from .input_hash import hash_content, hash_text, input_hash_digest, new_input_hash
 from .requests import Batch, MediaDecodeError, Request, Response
 from .task import Sample, Task, TaskError
@@ -427,8 +427,14 @@ def _stream(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list[
 
     ctx = RunContext(adapter_name=adapter.name, task_name=task.name, adapter_key=adapter_key,
                      cache=cache, text_batch_size=opts.text_batch_size, autocast=autocast)
-    with torch.inference_mode(), autocast():
-        executor.prepare(adapter, (task.request(samples[i]) for i in todo), ctx)
+    try:
+        with torch.inference_mode(), autocast():
+            executor.prepare(adapter, (task.request(samples[i]) for i in todo), ctx)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:
+        raise in_context(adapter.name, task.name, [f"(shared work before the first request: {executor.path})"],
+                         e) from e
     dataset = RequestDataset(task, samples, todo, adapter.preprocess, executor.group_key,
                              keep_requests=opts.num_workers == 0)
     loader = DataLoader(dataset, batch_size=opts.batch_size, shuffle=False, num_workers=opts.num_workers,
@@ -481,8 +487,14 @@ def _compute(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list
             yield req
 
     t1 = time.perf_counter()
-    with torch.inference_mode(), autocast():  # before the workers start, so nothing competes with it
-        executor.prepare(adapter, light_requests(), ctx)
+    try:
+        with torch.inference_mode(), autocast():  # before the workers start, so nothing competes with it
+            executor.prepare(adapter, light_requests(), ctx)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # an adapter's exception, with what it was doing
+        raise in_context(adapter.name, task.name, ["(shared work before the first batch: "
+                                                   f"{executor.path})"], e) from e
     model_seconds += time.perf_counter() - t1
     dataset = RequestDataset(task, samples, todo, adapter.preprocess, executor.group_key,
                              keep_requests=in_process, requests=built)
@@ -519,8 +531,13 @@ def _compute(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list
                     references=[r.reference for r in requests],
                 )
                 t1 = time.perf_counter()
-                with torch.inference_mode(), autocast():
-                    responses = executor.run(adapter, batch, ctx)
+                try:
+                    with torch.inference_mode(), autocast():
+                        responses = executor.run(adapter, batch, ctx)
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as e:  # adapter, task, sample ids, type and message
+                    raise in_context(adapter.name, task.name, ids, e) from e
                 model_seconds += time.perf_counter() - t1
                 if len(responses) != len(ids):
                     raise TaskError(f"executor {executor.path} returned {len(responses)} responses "

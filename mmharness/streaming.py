@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
-from .adapter import Adapter, AdapterError, SampleRequestError
-from .executors import Executor, RunContext
+from .adapter import Adapter, SampleRequestError
+from .executors import Executor, RunContext, in_context
 from .requests import Batch, Request
 from .task import Sample, Task, TaskError
 
@@ -167,7 +167,7 @@ def compute_streaming(adapter: Adapter, task: Task, samples: Sequence[Sample], b
                 bar.update(len(finished))
                 bar.set_postfix(in_flight=len(pending), refresh=False)
             if failure is not None:
-                raise _in_context(adapter, task, *failure)
+                raise in_context(adapter.name, task.name, [failure[0]], failure[1]) from failure[1]
     except BaseException:
         adapter.cancel()
         raise
@@ -175,19 +175,3 @@ def compute_streaming(adapter: Adapter, task: Task, samples: Sequence[Sample], b
         workers.stop()
         stats.wall_seconds = time.perf_counter() - t0
     return n_computed, stats
-
-
-def _in_context(adapter: Adapter, task: Task, sample_id: str, error: BaseException) -> AdapterError:
-    """The error a request raised in a worker thread, with the adapter, the task and the sample
-    named (a sample's own error stays a :class:`SampleRequestError`)."""
-    where = f"adapter {adapter.name!r} on task {task.name!r}, sample {sample_id}"
-    if isinstance(error, SampleRequestError):
-        wrapped: AdapterError = SampleRequestError(
-            f"{where}: {error}. Pass --on-error skip to skip such samples (they are counted in the results).",
-            sample_id)
-    elif isinstance(error, AdapterError):
-        wrapped = AdapterError(f"{where}: {error}")
-    else:
-        wrapped = AdapterError(f"{where}: {type(error).__name__}: {error}")
-    wrapped.__cause__ = error
-    return wrapped

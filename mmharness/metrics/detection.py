@@ -17,7 +17,10 @@ validated **before** either runs (:func:`validate_ground_truth`, :func:`validate
 * gt annotations without ``area`` / ``iscrowd`` / ``bbox`` / ``id``: :class:`CocoFormatError`;
 * segm results that also carry ``bbox``: the ``bbox`` is dropped (else ``loadRes`` would use the box
   area and change AP small/medium/large) and the repair is recorded;
-* boxes that look like ``[x1, y1, x2, y2]``: a warning (COCO results are ``[x, y, w, h]``).
+* boxes that look like ``[x1, y1, x2, y2]``: a warning (COCO results are ``[x, y, w, h]``);
+* a box with a negative width or height, in the ground truth or the results: :class:`CocoFormatError`
+  naming the record; boxes of zero width or height are kept, as COCOeval evaluates them, and counted
+  in a warning (ground truth: each is a miss; results: each is a false positive).
 
 Extra detection budgets (``extra_max_dets``) come from a second evaluation with the budgets appended
 after 100 and are reported as ``AP@N`` / ``AR@N``; the 12 stats always come from the default-parameter
@@ -176,6 +179,9 @@ def validate_ground_truth(gt: Any, source: str = "ground truth", iou_type: str =
         bb = a["bbox"]
         if not (isinstance(bb, (list, tuple)) and len(bb) == 4 and all(_is_num(v) for v in bb)):
             problems.append(f"{where}: 'bbox' must be [x, y, w, h] (4 numbers), got {bb!r}")
+        elif bb[2] < 0 or bb[3] < 0:
+            problems.append(f"{where}: 'bbox' {list(bb)} has a negative width or height; COCO boxes are "
+                            "[x, y, width, height] with width, height >= 0")
         if not _is_num(a["area"]):
             problems.append(f"{where}: 'area' must be a number, got {a['area']!r}")
         if a["iscrowd"] not in (0, 1) or isinstance(a["iscrowd"], bool):
@@ -240,6 +246,7 @@ def validate_results(results: Any, gt: dict, iou_type: str = "bbox",
     unknown_cat: dict[Any, int] = {}
     dropped_bbox = 0
     past_border = 0
+    zero_size = 0
     for i, r in enumerate(results):
         if not isinstance(r, dict):
             problems.append(f"record {i}: not an object")
@@ -268,6 +275,11 @@ def validate_results(results: Any, gt: dict, iou_type: str = "bbox",
                 problems.append(f"record {i} (image_id {iid}): 'bbox' must be [x, y, w, h] (4 finite numbers), "
                                 f"got {bb!r}")
                 continue
+            if bb[2] < 0 or bb[3] < 0:
+                problems.append(f"record {i} (image_id {iid}): 'bbox' {list(bb)} has a negative width or height; "
+                                "COCO results are [x, y, width, height] with width, height >= 0")
+                continue
+            zero_size += bb[2] == 0 or bb[3] == 0
             im = images[iid]
             if "width" in im and (bb[0] + bb[2] > im["width"] + 1 or bb[1] + bb[3] > im["height"] + 1):
                 past_border += 1
@@ -311,6 +323,9 @@ def validate_results(results: Any, gt: dict, iou_type: str = "bbox",
                     "(sorted category ids) first.")
         check.warnings.append(f"{n} detection(s) have a category_id not in the ground truth ({ids}); COCOeval "
                               f"ignores them.{hint}")
+    if zero_size:
+        check.warnings.append(f"{zero_size} detection box(es) have zero width or height: kept, as COCOeval "
+                              "evaluates them (their IoU with any box is 0, so they only add false positives)")
     if past_border and iou_type == "bbox" and past_border > 0.5 * max(1, len(out)):
         check.warnings.append(f"{past_border} of {len(out)} boxes extend past the image border: are they "
                               "[x1, y1, x2, y2]? COCO results need [x, y, width, height].")
@@ -443,6 +458,10 @@ def evaluate_coco(gt: dict, results: list[dict], iou_type: str = "bbox", backend
         validate_ground_truth(gt, gt_source, iou_type)
         check = validate_results(results, gt, iou_type, results_source)
         clean, repairs, warnings = check.results, check.repairs, check.warnings
+        degenerate = sum(1 for a in gt["annotations"] if not a.get("iscrowd") and (a["bbox"][2] == 0 or a["bbox"][3] == 0))
+        if degenerate and iou_type == "bbox":
+            warnings = warnings + [f"{degenerate} ground-truth box(es) have zero width or height: kept, as COCOeval "
+                                   "evaluates them (no detection can overlap them, so each counts as a miss)"]
     else:
         clean, repairs, warnings = copy.deepcopy(list(results)), [], []
     extras = sorted({int(m) for m in extra_max_dets if int(m) not in DEFAULT_MAX_DETS[iou_type]})

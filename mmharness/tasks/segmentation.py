@@ -197,7 +197,8 @@ class _SegTask(Task):
         ref = self.model_space(label)
         self._check_values(rec, ref)
         images = {name: image_ref(name, paths[name]) for name in self.inputs}
-        return SegmentRequest(images=images, num_classes=self.preset.num_classes, reference=ref.astype(np.int32))
+        return SegmentRequest(images=images, num_classes=self.preset.num_classes, ignore_index=self.preset.ignore_index,
+                              reference=ref.astype(np.int32))
 
     # ---------------------------------------------------------------- score
     def score(self, samples: Sequence[Sample], responses: Sequence[Response | None],
