@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
-import numpy as np
 
 from .adapter import Adapter
 from .devices import TEXT_BATCH_SIZE_CPU
@@ -512,15 +511,7 @@ def _compute(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list
         t_batch = time.perf_counter()
         for collated in loader:
             for it in collated.errors:
-                sid = samples[it.index].id
-                if opts.on_error == "skip":
-                    skipped.append({"id": sid, "error": it.error})
-                    log.warning("task %s: skipping sample %s: %s", task.name, sid, it.error)
-                else:
-                    raise TaskError(
-                        f"task {task.name!r}, sample {sid} (index {it.index}): {it.error}. "
-                        f"Fix or remove the file, or pass --on-error skip to skip such samples "
-                        f"(they are counted in the results).")
+                _decode_failure(task, samples, it, opts.on_error, skipped)
             for group in collated.groups:
                 ids = [samples[i].id for i in group.indices]
                 requests = group.requests or [task.request(samples[i]) for i in group.indices]  # light
