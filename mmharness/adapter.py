@@ -10,6 +10,7 @@ Adapters never know which benchmark they serve: they receive batches and return 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -42,6 +43,11 @@ class Adapter:
     Subclasses set ``name`` (done by ``@register_adapter``), optionally ``version`` (bump it when a
     code change alters outputs, so caches are not reused), override the capability methods they
     support, and may override :meth:`preprocess` and :meth:`weights_identity`.
+
+    The cache key cannot go stale: every constructor argument, as bound (defaults included), is
+    recorded when the adapter is built (:attr:`model_args`) and enters :meth:`fingerprint`, except
+    those the class lists in :attr:`runtime_args` (concurrency, timeouts, offline switches: what
+    cannot change an answer). A new argument changes the fingerprint without any other edit.
     """
 
     name: ClassVar[str] = "unnamed"
@@ -54,12 +60,30 @@ class Adapter:
     #: server, so the harness builds it before any data work; tasks may apply the papers' API
     #: settings to such models (``Task.resolve_profile``).
     served: ClassVar[bool] = False
+    #: constructor arguments that cannot change an answer (left out of the cache key)
+    runtime_args: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any):
+        """Wrap each subclass's own ``__init__`` so that its bound arguments are recorded."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "_records_arguments", False):
+            cls.__init__ = _recording(init)
 
     def __init__(self, **model_args: Any):
         if model_args:
             raise AdapterError(f"adapter {self.name!r} takes no model arguments, got {sorted(model_args)}")
-        self.model_args: dict[str, Any] = {}
         self.device = "cpu"
+
+    @property
+    def model_args(self) -> dict[str, Any]:
+        """Every constructor argument as bound when the adapter was built (defaults included)."""
+        return dict(self.__dict__.get("_bound_args", {}))
+
+    @model_args.setter
+    def model_args(self, value: dict[str, Any]) -> None:
+        raise AttributeError("model_args is recorded from the constructor's arguments; an adapter no longer "
+                             "assigns it (list arguments that cannot change an answer in runtime_args)")
 
     # ------------------------------------------------------------------ identity
     @classmethod
@@ -92,7 +116,7 @@ class Adapter:
                 "class": f"{type(self).__module__}.{type(self).__qualname__}",
                 "name": self.name,
                 "version": self.version,
-                "args": {k: str(v) for k, v in sorted(self.model_args.items())},
+                "args": {k: str(v) for k, v in sorted(self.model_args.items()) if k not in self.runtime_args},
                 "weights": self.weights_identity(),
             },
             sort_keys=True,
@@ -180,6 +204,36 @@ class Adapter:
     def detect(self, batch: Batch) -> list[Detections]:
         """B detections (boxes xyxy in pixels, scores, labels as indices of the request's label set)."""
         raise NotImplementedError
+
+
+def _recording(init: Callable) -> Callable:
+    """``init`` that first records its bound arguments on the instance (the most derived class's
+    call only: a subclass's ``super().__init__(...)`` does not overwrite them)."""
+    sig = inspect.signature(init)
+
+    @functools.wraps(init)
+    def recording_init(self, *args: Any, **kwargs: Any) -> None:
+        if "_bound_args" not in self.__dict__:
+            try:
+                bound = sig.bind(self, *args, **kwargs)
+            except TypeError:
+                pass  # the call itself raises the right error below
+            else:
+                bound.apply_defaults()
+                recorded: dict[str, Any] = {}
+                for name, value in list(bound.arguments.items())[1:]:
+                    kind = sig.parameters[name].kind
+                    if kind is inspect.Parameter.VAR_KEYWORD:
+                        recorded.update(value)
+                    elif kind is inspect.Parameter.VAR_POSITIONAL:
+                        recorded[name] = list(value)
+                    else:
+                        recorded[name] = value
+                self.__dict__["_bound_args"] = recorded
+        init(self, *args, **kwargs)
+
+    recording_init._records_arguments = True  # type: ignore[attr-defined]
+    return recording_init
 
 
 def pil_to_float_tensor(image):

@@ -67,7 +67,7 @@ class _Typed(Adapter):
     name = "typed"
 
     def __init__(self, n: int = 1, x: float = 0.5, flag: bool = False, path: str | None = None):
-        self.model_args = dict(n=n, x=x, flag=flag, path=path)
+        super().__init__()
 
     def embed_text(self, texts):
         return np.zeros((len(texts), 2))
@@ -217,3 +217,51 @@ def test_response_cache_reads_back_whole_tasks_and_subsets_alike(tmp_path):
                 i = int(sid[1:])
                 assert got[sid][1] == f"h{i}" and got[sid][0].logits.tolist() == [float(i)] * 3
         assert cache.get_many("B", "T", everything[:1000]).keys() == {r[0] for r in rows[:10]}
+
+
+def _model_class(extra_argument: bool, runtime: frozenset = frozenset()):
+    """The same adapter class (same name, version, qualname) with or without one more argument."""
+    if extra_argument:
+        class Model(Adapter):
+            name, runtime_args = "fp", runtime
+
+            def __init__(self, n: int = 1, beams: int = 1):
+                super().__init__()
+    else:
+        class Model(Adapter):
+            name, runtime_args = "fp", runtime
+
+            def __init__(self, n: int = 1):
+                super().__init__()
+    return Model
+
+
+def test_fingerprint_covers_every_constructor_argument_without_a_hand_written_list():
+    plain, extended = _model_class(False)(), _model_class(True)()
+    assert extended.model_args == {"n": 1, "beams": 1} and plain.model_args == {"n": 1}
+    assert plain.fingerprint() != extended.fingerprint()  # a new argument, nothing else changed
+    assert _model_class(True)(beams=4).fingerprint() != extended.fingerprint()
+    assert _model_class(True)(beams=1).fingerprint() == extended.fingerprint()
+    # an argument declared as not changing answers leaves the key alone, and is still recorded
+    lenient = _model_class(True, frozenset({"beams"}))
+    assert lenient(beams=4).fingerprint() == lenient(beams=1).fingerprint() != lenient(n=2).fingerprint()
+    assert lenient(beams=4).model_args == {"n": 1, "beams": 4}
+    with pytest.raises(AttributeError, match="recorded from the constructor's arguments"):
+        plain.model_args = {"n": 5}
+
+
+def test_a_subclass_records_its_own_arguments_not_its_parents_call():
+    class Base(Adapter):
+        name = "base"
+
+        def __init__(self, width: int = 8):
+            super().__init__()
+
+    class Child(Base):
+        name = "child"
+
+        def __init__(self, depth: int = 2, **rest):
+            super().__init__(width=16)
+
+    c = Child(depth=3, label="x")
+    assert c.model_args == {"depth": 3, "label": "x"}

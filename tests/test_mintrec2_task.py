@@ -75,7 +75,6 @@ class Scripted(Adapter):
 
     def __init__(self, constant: float | None = None):
         super().__init__()
-        self.model_args = {"constant": constant}
         self.constant = constant
         self.inputs_seen: list[dict] = []
 

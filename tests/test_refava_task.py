@@ -47,7 +47,6 @@ class ScriptedRefAva(Adapter):
     def __init__(self, boxes: bool = True):
         super().__init__()
         self.with_boxes = boxes
-        self.model_args = {"boxes": boxes}
         self.seen_shapes = set()
 
     @staticmethod

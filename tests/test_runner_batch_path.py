@@ -365,7 +365,6 @@ class Embeds(Adapter):
     """Embeddings only: the toy task runs zero-shot (the executor has a ``prepare``)."""
 
     def __init__(self):
-        self.model_args = {}
         self.device = "cpu"
 
     def embed_text(self, texts):

@@ -86,7 +86,21 @@ def test_request_body_keeps_roles_and_order_and_maps_generation_params():
     assert "base64" not in json.dumps(record) and f"sha256:{img.sha256}" in img.record()
     body, _ = ad._body(msgs, GenerationParams(), "max_completion_tokens")
     assert "max_tokens" not in body and body["max_completion_tokens"] == 64 and "top_p" not in body
-    assert ad.model_args["extra_body"] == '{"top_k": 1}' and "max_concurrency" not in ad.model_args
+    assert ad.model_args["extra_body"] == '{"top_k": 1}' and ad.model_args["max_concurrency"] == 8
+
+
+def test_the_cache_key_ignores_how_requests_are_sent_but_not_what_is_asked(monkeypatch):
+    monkeypatch.setenv("SOME_KEY_VAR", "sk-not-in-the-key")
+
+    def fp(**kw):
+        return OpenAIChat(model="m", base_url="http://127.0.0.1:9/v1", check_server=False, **kw).fingerprint()
+
+    base = fp()
+    assert fp(max_concurrency=64, timeout=5.0, max_retries=0, requests_per_minute=60.0, backoff=0.1,
+              api_key_env="SOME_KEY_VAR") == base
+    for changed in ({"seed": 1}, {"image_format": "jpeg"}, {"max_image_side": 512}, {"extra_body": '{"top_k": 1}'},
+                    {"max_tokens_param": "max_completion_tokens"}):
+        assert fp(**changed) != base, changed
 
 
 def test_image_encoder_formats_and_downscale():

@@ -118,7 +118,6 @@ class RandomAdapter(Adapter):
             raise AdapterError(f"adapter 'random': dim must be positive, got {dim}")
         self.seed = int(seed)
         self.dim = int(dim)
-        self.model_args = {"seed": self.seed, "dim": self.dim}
 
     def weights_identity(self) -> str:
         """``random:seed=<seed>``."""
@@ -206,7 +205,6 @@ class ConstantAdapter(Adapter):
         if not math.isfinite(value):
             raise AdapterError(f"adapter 'constant': value must be finite, got {value}")
         self.value = float(value)
-        self.model_args = {"value": self.value}
 
     def weights_identity(self) -> str:
         """``constant:<value>``."""
@@ -282,7 +280,6 @@ class OracleAdapter(Adapter):
 
     def __init__(self):
         super().__init__()
-        self.model_args = {}
 
     def weights_identity(self) -> str:
         """``oracle``."""

@@ -138,13 +138,6 @@ class OpenClipAdapter(Adapter):
         import torch
         import open_clip
 
-        self.model_args = {
-            "model": model,
-            "pretrained": pretrained,
-            "precision": precision,
-            "cache_dir": cache_dir,
-            "force_quick_gelu": force_quick_gelu,
-        }
         if precision not in _PRECISIONS:
             raise AdapterError(
                 f"adapter 'open_clip': precision={precision!r} is not one of {', '.join(_PRECISIONS)}."

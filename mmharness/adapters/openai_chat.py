@@ -136,6 +136,9 @@ class OpenAIChat(Adapter):
     version = "1"
     description = "OpenAI-compatible Chat Completions server (vLLM, SGLang, transformers serve, hosted APIs)"
     served = True
+    #: how requests are sent, never what is asked: out of the cache key (the key itself is never in it)
+    runtime_args = frozenset({"api_key_env", "max_concurrency", "timeout", "max_retries", "requests_per_minute",
+                              "backoff", "backoff_max", "check_server"})
 
     def __init__(self, model: str, base_url: str = "https://api.openai.com/v1", api_key_env: str | None = None,
                  max_concurrency: int = 8, timeout: float = 300.0, max_retries: int = 5,
@@ -165,10 +168,6 @@ class OpenAIChat(Adapter):
         self._max_tokens_field = "max_tokens" if max_tokens_param == "auto" else max_tokens_param
         self._auto_max_tokens = max_tokens_param == "auto"
         self._switch_lock = threading.Lock()
-        # the cache key: what can change an answer (never concurrency, timeouts, retries or the key)
-        self.model_args = {"model": model, "base_url": self.base_url, "image_format": image_format,
-                           "max_image_side": max_image_side, "seed": seed, "max_tokens_param": max_tokens_param,
-                           "extra_body": json.dumps(self.extra_body, sort_keys=True) if self.extra_body else None}
         headers = {"accept": "application/json"}
         if api_key_env:
             key = os.environ.get(api_key_env)

@@ -87,8 +87,6 @@ class SentenceTransformersAdapter(Adapter):
             raise AdapterError(f"sentence_transformers: encode_batch_size must be positive, got {encode_batch_size}")
         if max_seq_length is not None and max_seq_length < 1:
             raise AdapterError(f"sentence_transformers: max_seq_length must be positive, got {max_seq_length}")
-        self.model_args = {"model": model, "normalize": normalize, "max_seq_length": max_seq_length,
-                           "encode_batch_size": encode_batch_size, "revision": revision}
         self.normalize = bool(normalize)
         self.encode_batch_size = int(encode_batch_size)
         self._kind, self._location = resolve_model_location(model)

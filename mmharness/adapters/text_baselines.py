@@ -43,6 +43,7 @@ class TextOnlyAdapter(Adapter):
 
     version = "1"
     description = "text-only baseline: images dropped; a HF causal LM (model=...) or a constant answer"
+    runtime_args = frozenset({"local_files_only"})
 
     def __init__(self, model: str | None = None, answer: str = "A", revision: str | None = None,
                  dtype: str = "auto", trust_remote_code: bool = False, max_context: int | None = None,
@@ -50,9 +51,6 @@ class TextOnlyAdapter(Adapter):
         super().__init__()
         self.answer = answer
         self.model_name = model
-        self.model_args = {"model": model, "answer": answer if model is None else None,
-                           "revision": revision, "dtype": dtype, "trust_remote_code": trust_remote_code,
-                           "max_context": max_context, "truncation": truncation}
         self._lm = None
         if model is not None:
             from .transformers_vlm import TransformersVLM
@@ -107,7 +105,6 @@ class ScriptedAdapter(Adapter):
             raise AdapterError(f"adapter 'scripted': missing={missing!r}; expected 'error' or 'empty'")
         self.path = Path(path)
         self.missing = missing
-        self.model_args = {"path": str(path), "missing": missing}
         self.by_id, self.by_hash = load_script(self.path)
 
     def weights_identity(self) -> str:

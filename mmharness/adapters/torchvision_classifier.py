@@ -191,8 +191,6 @@ class TorchvisionClassifier(Adapter):
 
         model = resolve_model_name(model, name, "torchvision")
 
-        self.model_args = {"model": model, "weights": weights, "num_classes": num_classes,
-                           "resize": resize, "crop": crop, "mean": mean, "std": std}
         classifiers = torchvision.models.list_models(module=torchvision.models)
         if model not in classifiers:
             other = ""

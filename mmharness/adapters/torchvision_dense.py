@@ -203,10 +203,6 @@ class TorchvisionDetector(_TorchvisionDense):
             raise AdapterError(f"adapter 'torchvision-detection': num_classes must be >= 2 (background included), got {num_classes}")
         if not 0.0 <= mask_thresh <= 1.0:
             raise AdapterError(f"adapter 'torchvision-detection': mask_thresh must be in [0, 1], got {mask_thresh}")
-        self.model_args = {"model": arch, "weights": weights, "num_classes": num_classes, "categories": categories,
-                           "label_map": label_map, "score_thresh": score_thresh,
-                           "detections_per_img": detections_per_img, "min_size": min_size, "max_size": max_size,
-                           "mask_thresh": mask_thresh}
         self._init_weights(arch, weights)
         thresh_kw, dets_kw, sizes_ok = DETECTION_FAMILIES[fam]
         kwargs: dict[str, Any] = {}
@@ -337,8 +333,6 @@ class TorchvisionSegmenter(_TorchvisionDense):
             raise AdapterError(f"adapter 'torchvision-segmentation': modality must be 'rgb' or 'infrared', got {modality!r}")
         if resize is not None and resize < 8:
             raise AdapterError(f"adapter 'torchvision-segmentation': resize must be >= 8, got {resize}")
-        self.model_args = {"model": arch, "weights": weights, "num_classes": num_classes, "modality": modality,
-                           "resize": resize, "mean": mean, "std": std}
         self.mean = parse_channel_values(mean, "mean")
         self.std = parse_channel_values(std, "std")
         self.modality = modality

@@ -73,6 +73,7 @@ class TransformersVLM(Adapter):
 
     version = "1"
     description = "Hugging Face transformers VLMs / LMs via processor + chat template (generate)"
+    runtime_args = frozenset({"local_files_only"})  # where files come from, not which (revision/weights do)
 
     def __init__(self, model: str, revision: str | None = None, model_class: str = "auto",
                  dtype: str = "auto", device_map: str | None = None, trust_remote_code: bool = False,
@@ -98,10 +99,6 @@ class TransformersVLM(Adapter):
         self.truncation = truncation
         self.use_chat_template = bool(chat_template)
         self.weights_id = weights_id
-        self.model_args = {"model": model, "revision": revision, "model_class": model_class, "dtype": dtype,
-                           "device_map": device_map, "trust_remote_code": self.trust_remote_code,
-                           "max_context": max_context, "truncation": truncation,
-                           "chat_template": self.use_chat_template, "attn_implementation": attn_implementation}
         self._load(model_class, dtype, device_map, local_files_only, attn_implementation)
         self.max_context = int(max_context) if max_context is not None else self._default_context()
 

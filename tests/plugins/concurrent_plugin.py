@@ -2,7 +2,7 @@
 it answers requests concurrently (like a served model) and answers ``generate`` requests with the
 reference answer (``Answer: <gold>``), so the streaming runner can be tested without a server.
 
-Its arguments shape the timing, never the answers (``model_args`` is empty, so every setting
+Its arguments shape the timing, never the answers (all are ``runtime_args``, so every setting
 shares one cache key): ``max_concurrency``; ``delay`` seconds per request; ``slow_sample`` (an id)
 that takes ``slow_delay`` seconds instead; ``block_from`` (an index): requests of samples with a
 numeric id >= it never return (a test then kills the process); ``fail_sample``: an id whose request
@@ -29,13 +29,13 @@ class ConcurrentEcho(Adapter):
     """Answers ``generate`` with ``Answer: <reference>`` from up to ``max_concurrency`` threads."""
 
     version = "1"
+    runtime_args = frozenset({"max_concurrency", "delay", "slow_sample", "slow_delay", "block_from", "fail_sample"})
 
     def __init__(self, max_concurrency: int = 4, delay: float = 0.0, slow_sample: str | None = None,
                  slow_delay: float = 1.0, block_from: int | None = None, fail_sample: str | None = None):
         super().__init__()
         self.n, self.delay, self.slow_sample, self.slow_delay = max_concurrency, delay, slow_sample, slow_delay
         self.block_from, self.fail_sample = block_from, fail_sample
-        self.model_args = {}
         self._lock = threading.Lock()
         self.in_flight = self.max_seen = 0
         self.completed: list[str] = []

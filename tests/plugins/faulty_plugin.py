@@ -28,7 +28,6 @@ class Raising(Adapter):
     def __init__(self, error: str = "value"):
         super().__init__()
         self.error, self.calls = error, 0
-        self.model_args = {"error": error}
 
     def preprocess(self, modality):
         return _drop
@@ -51,7 +50,6 @@ class BadDetector(Adapter):
     def __init__(self, mode: str = "nan_box"):
         super().__init__()
         self.mode = mode
-        self.model_args = {"mode": mode}
 
     def preprocess(self, modality):
         return _drop
@@ -81,7 +79,6 @@ class BadSegmenter(Adapter):
     def __init__(self, value: int = 99):
         super().__init__()
         self.value = value
-        self.model_args = {"value": value}
 
     def preprocess(self, modality):
         return _drop

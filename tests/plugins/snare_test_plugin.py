@@ -21,7 +21,6 @@ class PreferOption(Adapter):
     def __init__(self, k: int = 0):
         super().__init__()
         self.k = k
-        self.model_args = {"k": k}
 
     def match(self, batch):
         rows = []
@@ -43,7 +42,6 @@ class FixedAnswer(Adapter):
     def __init__(self, text: str = "{gold}"):
         super().__init__()
         self.text = text
-        self.model_args = {"text": text}
 
     def generate(self, batch):
         return [self.text.replace("{gold}", str(r.reference)) for r in batch.requests]

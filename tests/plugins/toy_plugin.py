@@ -81,7 +81,6 @@ class ToyPerfect(Adapter):
     """Logits = mean intensity of each channel."""
 
     def __init__(self, scale: float = 1.0):
-        self.model_args = {"scale": scale}
         self.scale = scale
         self.device = "cpu"
 
@@ -94,8 +93,9 @@ class ToyPerfect(Adapter):
 class ToySlow(ToyPerfect):
     """ToyPerfect that sleeps ``delay`` seconds per batch and logs computed ids to ``log``."""
 
+    runtime_args = frozenset({"log", "delay"})  # they do not change outputs
+
     def __init__(self, log: str, delay: float = 0.3):
-        self.model_args = {}  # log path and delay do not change outputs
         self.scale = 1.0
         self.log, self.delay = log, delay
         self.device = "cpu"
@@ -115,7 +115,6 @@ class ToyBad(Adapter):
     """Misbehaves on purpose: mode = shape | nan | count | type."""
 
     def __init__(self, mode: str = "shape"):
-        self.model_args = {"mode": mode}
         self.mode = mode
         self.device = "cpu"
 
