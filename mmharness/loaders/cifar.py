@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
-import pickle
 import re
 import threading
 from collections import OrderedDict
@@ -46,6 +44,7 @@ import numpy as np
 
 from ..requests import ImageFile, MediaDecodeError
 from ..task import DataNotFoundError, TaskError, sha256_files
+from .safe_pickle import UnsafePickleError, restricted_loads
 
 # --------------------------------------------------------------------------- constants
 
@@ -101,71 +100,23 @@ def _check_dataset(dataset: str) -> str:
 # --------------------------------------------------------------------------- restricted unpickling
 
 
-class UnsafePickleError(TaskError, pickle.UnpicklingError):
-    """A pickle referenced something other than numpy array reconstruction; it was not loaded."""
-
-
-def _safe_dtype(*args):
-    dt = np.dtype(*args)
-    if dt.hasobject:
-        raise UnsafePickleError("refusing a pickled numpy object dtype (only numeric arrays are allowed)")
-    return dt
-
-
-def _reconstruct_function():
-    # ndarray.__reduce__ names numpy's private ``_reconstruct``; take the function from numpy itself
-    # so that both spellings (numpy 1 ``numpy.core``, numpy 2 ``numpy._core``) resolve to it.
-    return np.ndarray((0,), np.uint8).__reduce__()[0]
-
-
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct_function,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct_function,
-    ("numpy", "ndarray"): lambda: np.ndarray,
-    ("numpy", "dtype"): lambda: _safe_dtype,
-}
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """An unpickler whose ``find_class`` resolves only numpy array reconstruction.
-
-    Plain containers, numbers and strings need no globals; every other global (``os.system``,
-    ``builtins.eval``, ``_codecs.encode``, ...) is refused, so loading cannot execute code.
-    """
-
-    def __init__(self, file, origin: str):
-        super().__init__(file, encoding="latin1")
-        self._origin = origin
-
-    def find_class(self, module: str, name: str):
-        """Resolve only the allowed numpy globals; raise :class:`UnsafePickleError` for anything else."""
-        factory = _ALLOWED_GLOBALS.get((module, name))
-        if factory is None:
-            raise UnsafePickleError(
-                f"refusing to unpickle {module}.{name} from {self._origin}: a CIFAR batch file may "
-                "only contain numpy arrays, lists, dicts, numbers and strings. The file is not a "
-                "genuine CIFAR release file (or it is corrupt); re-download it from " + OFFICIAL_URL
-            )
-        return factory()
-
-    def persistent_load(self, pid):  # pragma: no cover - CIFAR files have no persistent ids
-        """Refuse persistent ids (never present in CIFAR files)."""
-        raise UnsafePickleError(f"refusing a persistent id in {self._origin}")
+_CIFAR_HINT = ("A CIFAR batch file may only contain numpy arrays, lists, dicts, numbers and strings: the file is "
+               "not a genuine CIFAR release file (or it is corrupt); re-download it from " + OFFICIAL_URL)
 
 
 def restricted_pickle_load(path: str | Path) -> Any:
     """Load a CIFAR python-version pickle from ``path`` without the possibility of running code.
 
-    Only numpy array reconstruction (``numpy.core.multiarray._reconstruct``,
-    ``numpy._core.multiarray._reconstruct``, ``numpy.ndarray``, ``numpy.dtype``; no object dtypes)
-    is allowed; anything else raises :class:`UnsafePickleError`. Strings are decoded as latin-1,
-    as torchvision does for these Python-2 pickles.
+    Read with the harness's one restricted unpickler (:mod:`mmharness.loaders.safe_pickle`: numpy
+    array reconstruction with numeric dtypes and plain containers only; ``_codecs.encode``,
+    object dtypes and every other global raise :class:`UnsafePickleError`). Strings are decoded as
+    latin-1, as torchvision does for these Python-2 pickles.
     """
     path = Path(path)
     with open(path, "rb") as f:
         data = f.read()
     try:
-        return _NumpyOnlyUnpickler(io.BytesIO(data), str(path)).load()
+        return restricted_loads(data, str(path), _CIFAR_HINT, encoding="latin1")
     except UnsafePickleError:
         raise
     except Exception as e:
