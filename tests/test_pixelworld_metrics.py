@@ -151,6 +151,16 @@ def test_mathverse_official_quirk_and_strict_score():
     assert mv.strict_item_score(it, mv.parse("main", it.output)) == 0.0
 
 
+def test_arc_digit_five_matches_letter_a_as_officially():
+    # the official label codes map A-E to 5-9, so digit 5 and letter A share a code
+    assert P.arc_code("5") == P.arc_code("A") == 5
+    arc = PROTOCOLS["ARCDataset"]
+    for out, gold, score in (("Answer: 5", "A", 1.0), ("Answer: A", "5", 1.0), ("Answer: 4", "A", 0.0),
+                             ("Answer: B", "5", 0.0), ("Answer: 1", "1", 1.0)):
+        it = ScoredItem("ARC-Easy", out, gold)
+        assert arc.item_score(it, arc.parse("ARC-Easy", out)) == score, (out, gold)
+
+
 def test_reference_responses_parse_back_to_gold():
     cases = [("GSM8KDataset", "main", "366"), ("MMLUProDataset", "math", "J"), ("ARCDataset", "ARC-Easy", "4"),
              ("TableBenchDataset", "FactChecking", "Yes"), ("WikiSS_QADataset", "main", "['a', 'b']"),

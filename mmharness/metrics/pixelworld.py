@@ -101,7 +101,11 @@ def parse_arc(output: str) -> str | int:
 def arc_code(label: str | int) -> int:
     """Official ARC label code: letters A-E -> 5-9, digits -> their value, -1 stays -1.
 
-    Letters and digits stay distinct, so a digit answer never matches a letter gold label.
+    Letters and digits share the codes 5-9, so they are **not** kept distinct: the parsed answer
+    ``5`` (``Answer: 5``) has the code of the letter ``A`` and scores as correct against gold ``A``
+    (and ``A`` against a gold ``5``), exactly as in the official code, which the harness keeps.
+    :func:`parse_arc` yields only the digits 1-5, so ``5``/``A`` is the one collision reachable
+    from a model's output.
     """
     if label == NO_PARSE:
         return NO_PARSE
