@@ -58,6 +58,7 @@ def test_weighted_means_equal_sklearn_on_random_predictions(seed):
     assert m.map_macro == pytest.approx(average_precision_score(y[:, kept], s[:, kept], average="macro"), abs=1e-12)
     assert m.auroc_weighted == pytest.approx(roc_auc_score(y[:, kept], s[:, kept], average="weighted"), abs=1e-12)
     assert m.auroc_macro == pytest.approx(roc_auc_score(y[:, kept], s[:, kept], average="macro"), abs=1e-12)
+    assert m.auroc_weighted_corrected == m.auroc_weighted  # no class without a negative here
     # the weighted mean is the support-weighted mean of the per-class values (hand computation)
     assert m.map_weighted == pytest.approx(float((m.support * m.ap).sum() / m.support.sum()), abs=1e-12)
 
@@ -90,13 +91,60 @@ def test_subset_accuracy_threshold_is_logit_zero():
     assert subset_accuracy(y, s + 0.15) == 0.0  # row 1 class 1 and row 2 class 0 flip to positive
 
 
-def test_undefined_auroc_column_is_left_out_and_reported():
-    y = np.array([[1, 1], [1, 0], [1, 1]])  # class 0 positive everywhere
-    s = np.array([[0.2, 0.9], [0.1, 0.1], [0.3, 0.8]])
+def _roc_auc_score_sklearn_1_2_1(y_true, y_score, average):
+    """scikit-learn 1.2.1's roc_auc_score on a multi-hot matrix: ValueError as soon as one column has
+    a single class (checked against 1.2.1 itself; 1.9 returns NaN with a warning instead)."""
+    for c in range(y_true.shape[1]):
+        if len(np.unique(y_true[:, c])) != 2:
+            raise ValueError("Only one class present in y_true. ROC AUC score is not defined in that case.")
+    return roc_auc_score(y_true, y_score, average=average)
+
+
+def official_get_auc(preds, labels):
+    """RAVAR test.py::get_auc at 7f230c5, verbatim but for the logger line and the scikit-learn version."""
+    preds = preds[:, ~(np.all(labels == 0, axis=0))]
+    labels = labels[:, ~(np.all(labels == 0, axis=0))]
+    aps = [0]
+    try:
+        aps = _roc_auc_score_sklearn_1_2_1(labels, preds, average="weighted")
+    except ValueError:
+        pass
+    return np.mean(aps)
+
+
+def test_undefined_auroc_column_official_zero_and_corrected_value():
+    y = np.array([[1, 1, 0], [1, 0, 0], [1, 1, 0]])  # class 0 positive everywhere, class 2 never
+    s = np.array([[0.2, 0.9, 0.5], [0.1, 0.1, 0.4], [0.3, 0.8, 0.3]])
     m = multilabel_scores(y, s)
     assert m.auroc_undefined == [0]
-    assert m.auroc_weighted == pytest.approx(roc_auc_score(y[:, 1], s[:, 1]))
+    # official: get_auc catches scikit-learn's ValueError and reports 0.0 for the whole metric
+    assert m.auroc_weighted == 0.0 == official_get_auc(s, y)
+    # corrected: the undefined class left out of the support-weighted mean (the harness's former value)
+    assert m.auroc_weighted_corrected == pytest.approx(roc_auc_score(y[:, 1], s[:, 1])) == 1.0
+    assert m.auroc_macro == 1.0 and np.isnan(m.auroc[0])
     assert m.map_weighted == pytest.approx((3 * 1.0 + 2 * 1.0) / 5)
+    # the IoU-gated variant has the same labels, hence the same official 0.0
+    # by hand: gating row 0 sets its class-1 score (a positive) to 0, below the negative's 0.1; the
+    # other positive (0.8) stays above it: one of the two positive-negative pairs is ordered -> 0.5
+    gated = multilabel_scores(y, iou_gate(s, [0.1, 0.9, 0.9]))
+    assert gated.auroc_weighted == 0.0 and gated.auroc_weighted_corrected == 0.5
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_official_and_corrected_auroc_agree_when_every_class_has_a_negative(seed):
+    rng = np.random.default_rng(seed)
+    y = (rng.random((40, 12)) < 0.3).astype(int)
+    y[0] = 0  # every class has a negative
+    s = rng.standard_normal((40, 12))
+    m = multilabel_scores(y, s)
+    assert m.auroc_undefined == []
+    assert m.auroc_weighted == m.auroc_weighted_corrected == pytest.approx(official_get_auc(s, y), abs=1e-12)
+    y[:, 3] = 1  # now class 3 has no negative: the official value collapses to 0.0
+    m = multilabel_scores(y, s)
+    assert m.auroc_undefined == [3] and m.auroc_weighted == 0.0 == official_get_auc(s, y)
+    keep = [c for c in range(12) if c != 3 and y[:, c].any()]
+    assert m.auroc_weighted_corrected == pytest.approx(
+        roc_auc_score(y[:, keep], s[:, keep], average="weighted"), abs=1e-12)
 
 
 def test_bad_inputs():

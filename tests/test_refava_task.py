@@ -104,6 +104,39 @@ def test_clip_averaged_scores_match_a_direct_computation():
     assert set(per_class) == {int(c) + 1 for c in ml.kept}
 
 
+def test_a_class_without_negatives_gives_the_official_zero_auroc_and_the_corrected_one(tmp_path):
+    """Every test instance also does AVA id 12 ("stand"): the official get_auc reports AUROC 0.0,
+    the corrected metric leaves id 12 out; mAP is unaffected."""
+    root = tmp_path / "refava"
+    shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns("pickles"))
+    doc = json.loads((root / ra.EXPORT_NAME).read_text())
+    for rec in doc["splits"]["test"]["records"]:
+        rec["labels"] = sorted(set(rec["labels"]) | {12})
+    (root / ra.EXPORT_NAME).write_text(json.dumps(doc))
+    t = run(ScriptedRefAva(), data_root=tmp_path, task_args={"clips": 2})
+    Y, S, _, gate = _expected("test", clips=2)
+    Y[:, 11] = 1
+    ml = multilabel_scores(Y, S)
+    gated = multilabel_scores(Y, iou_gate(S, gate, 0.5))
+    assert ml.auroc_undefined == [11] and 0.0 < ml.auroc_weighted_corrected < 1.0
+    m = t["metrics"]
+    assert m["auroc_weighted"]["value"] == 0.0 and m["auroc_weighted_iou_gated"]["value"] == 0.0  # official
+    assert m["auroc_weighted_corrected"]["value"] == pytest.approx(ml.auroc_weighted_corrected, abs=1e-6)
+    assert m["auroc_weighted_iou_gated_corrected"]["value"] == pytest.approx(gated.auroc_weighted_corrected, abs=1e-6)
+    assert m["auroc_macro"]["value"] == pytest.approx(ml.auroc_macro, abs=1e-6)
+    assert m["map_weighted"]["value"] == pytest.approx(ml.map_weighted, abs=1e-6)
+    meta = t["metric_metadata"]
+    assert meta["auroc_weighted"]["official"] and not meta["auroc_weighted_corrected"]["official"]
+    assert t["tables"]["scoring"]["auroc_undefined_ava_ids"] == [12]
+    assert next(r for r in t["tables"]["per_class"] if r["ava_id"] == 12)["auroc"] is None
+    assert any("AVA id(s) [12]" in n and "official get_auc" in n and "reports 0.0" in n for n in t["notes"])
+    assert t["version"] == "2" and "get_auc" in t["config"]["auroc_class_without_negative"]
+    # the bundled sample has a negative for every class: official and corrected agree there
+    t = run(ScriptedRefAva(), sample=True, task_args={"clips": 2})
+    assert t["metrics"]["auroc_weighted"]["value"] == t["metrics"]["auroc_weighted_corrected"]["value"]
+    assert t["tables"]["scoring"]["auroc_undefined_ava_ids"] == []
+
+
 def test_without_boxes_miou_is_absent_and_said_so():
     t = run(ScriptedRefAva(boxes=False), sample=True, task_args={"split": "val", "clips": 2})
     assert "miou" not in t["metrics"] and "map_weighted_iou_gated" not in t["metrics"]

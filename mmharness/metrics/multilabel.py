@@ -9,10 +9,20 @@ The official RAVAR evaluation (``test.py::eval_epoch``, spec ``refava.md`` secti
 4. ``mIoU`` = mean over samples of the continuous IoU of ``[x1, y1, x2, y2]`` boxes (no +1).
 
 Here the per-class values are computed one column at a time with the same scikit-learn
-functions and then averaged, so that the per-class table is available and a class whose AUROC is
-undefined (a kept column that is positive for *every* sample; scikit-learn raises there) can be
-left out of the AUROC mean and reported instead of crashing. When no such column exists, the
-weighted means equal scikit-learn's ``average="weighted"`` exactly (tests check this).
+functions and then averaged, so that the per-class table is available. When no kept column lacks
+a negative, the weighted means equal scikit-learn's ``average="weighted"`` exactly (tests check
+this).
+
+Official quirk (``get_auc``): a kept column that is positive for *every* sample has no ROC curve;
+scikit-learn of the RAVAR era (checked with 1.2.1) raises ``ValueError`` for the whole
+``roc_auc_score`` call, and ``get_auc`` catches it and returns ``np.mean([0])`` = **0.0 for the
+whole metric** (recent scikit-learn, e.g. 1.9, returns NaN with a warning instead, so the same
+code would print nan; the harness reports the 0.0 of the version the code was written for). That
+value is ``auroc_weighted`` here (the official one); ``auroc_weighted_corrected`` leaves the
+undefined columns out of the support-weighted mean instead (and ``auroc_macro`` is always taken
+over the defined columns). Both are equal when no column lacks a negative. The official ``get_map`` has the
+same ``try``/``except``, but ``average_precision_score`` does not raise for such a column (its AP
+is 1), so mAP has no such case.
 """
 
 from __future__ import annotations
@@ -49,9 +59,11 @@ class MultilabelScores:
     """Per-class and averaged ranking metrics over the kept classes.
 
     ``kept``: kept column indices; ``support``: positives per kept class; ``ap`` / ``auroc``:
-    per kept class (``auroc`` is NaN where undefined: no negative sample); the four averages
-    follow the official definitions (``*_weighted`` = support-weighted, ``*_macro`` = plain mean).
-    ``auroc_undefined``: kept column indices whose AUROC is undefined and left out of the means.
+    per kept class (``auroc`` is NaN where undefined: no negative sample); ``*_weighted`` =
+    support-weighted, ``*_macro`` = plain mean. ``auroc_weighted`` is the official value (0.0 as
+    soon as one kept class has no negative, see the module docstring); ``auroc_weighted_corrected``
+    and ``auroc_macro`` leave those classes out. ``auroc_undefined``: kept column indices whose
+    AUROC is undefined.
     """
 
     kept: np.ndarray
@@ -63,10 +75,12 @@ class MultilabelScores:
     auroc_weighted: float
     auroc_macro: float
     auroc_undefined: list[int]
+    auroc_weighted_corrected: float = float("nan")
 
 
 def multilabel_scores(labels, scores) -> MultilabelScores:
-    """Official RAVAR mAP / AUROC (weighted) plus the macro variants, over classes with positives.
+    """Official RAVAR mAP / AUROC (weighted) plus the corrected AUROC and the macro variants, over
+    classes with positives.
 
     Raises ``ValueError`` when no class has a positive label (nothing to score).
     """
@@ -87,13 +101,15 @@ def multilabel_scores(labels, scores) -> MultilabelScores:
         auroc[j] = roc_auc_score(y[:, c], s[:, c])
     ok = np.isfinite(auroc)
     w = support.astype(np.float64)
+    corrected = float(np.average(auroc[ok], weights=w[ok])) if ok.any() else float("nan")
     return MultilabelScores(
         kept=kept, support=support, ap=ap, auroc=auroc,
         map_weighted=float(np.average(ap, weights=w)),
         map_macro=float(np.mean(ap)),
-        auroc_weighted=float(np.average(auroc[ok], weights=w[ok])) if ok.any() else float("nan"),
+        auroc_weighted=0.0 if undefined else corrected,  # official get_auc: ValueError caught -> 0.0
         auroc_macro=float(np.mean(auroc[ok])) if ok.any() else float("nan"),
         auroc_undefined=undefined,
+        auroc_weighted_corrected=corrected,
     )
 
 

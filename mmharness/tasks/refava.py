@@ -9,11 +9,15 @@ person's actions (multi-label over the 80 AVA v2.2 actions) and, optionally, the
   the clip's frames; ``keyframe``: the keyframe resized to 340x465; ``text``: the description;
   ``multilabel=True``) and **averages the logits over the clips** before scoring.
 * Metrics (fractions): ``map_weighted`` (primary) and ``auroc_weighted``: scikit-learn
-  ``average="weighted"`` over the classes with a positive label in the split; ``miou``: mean over
+  ``average="weighted"`` over the classes with a positive label in the split (official quirk kept:
+  when one of them has no negative instance, the official ``get_auc`` catches scikit-learn's
+  ``ValueError`` and reports 0.0 for the whole AUROC; ``auroc_weighted_corrected`` leaves such
+  classes out instead, and equals ``auroc_weighted`` otherwise); ``miou``: mean over
   instances of the clip-averaged IoU of the predicted box (only when the adapter returns boxes,
   normalised ``[x1, y1, x2, y2]`` in [0, 1] of the keyframe); ``map_weighted_iou_gated`` /
   ``auroc_weighted_iou_gated``: the ECCV ``test.py`` variant that zeroes an instance's raw logits
-  when its first clip's IoU is below 0.5. Extras (non-official): ``map_macro``, ``auroc_macro``,
+  when its first clip's IoU is below 0.5 (``auroc_weighted_iou_gated_corrected`` beside it). Extras
+  (non-official): ``map_macro``, ``auroc_macro``,
   ``subset_acc`` (exact label-set match at logit > 0, i.e. sigmoid > 0.5; the official ACC is broken).
 * Deviation from the official loader, recorded in ``config``: real frames are read (the official
   loader reads the window's first frame 90 times; ``repeated_frame_bug=true`` reproduces that).
@@ -97,7 +101,13 @@ METRIC_SPECS: tuple[MetricSpec, ...] = (
                "averaged over the evaluation clips."),
     MetricSpec("auroc_weighted", True, (0.0, 1.0), 0.5, True, "fraction",
                "Support-weighted mean ROC AUC over the same classes (sklearn roc_auc_score "
-               "average='weighted'; official RAVAR AUC)."),
+               "average='weighted'; official RAVAR AUC). Official quirk kept: 0.0 when a class with "
+               "positives has no negative (get_auc catches scikit-learn's ValueError); see "
+               "auroc_weighted_corrected."),
+    MetricSpec("auroc_weighted_corrected", True, (0.0, 1.0), 0.5, False, "fraction",
+               "Corrected auroc_weighted: the classes whose AUROC is undefined (no negative instance) are left "
+               "out of the support-weighted mean instead of making the whole metric 0.0; equal to "
+               "auroc_weighted when every class has a negative."),
     MetricSpec("miou", True, (0.0, 1.0), None, True, "fraction",
                "Mean over instances of the clip-averaged IoU of the predicted target box "
                "(continuous formula, no +1; official mIOU@1). Reported only when the adapter returns boxes."),
@@ -105,7 +115,10 @@ METRIC_SPECS: tuple[MetricSpec, ...] = (
                "map_weighted after zeroing the raw logits of instances whose first-clip IoU < 0.5 "
                "(ECCV test.py variant; which script produced the paper numbers is undocumented)."),
     MetricSpec("auroc_weighted_iou_gated", True, (0.0, 1.0), None, True, "fraction",
-               "auroc_weighted with the same IoU gate (ECCV test.py variant)."),
+               "auroc_weighted with the same IoU gate (ECCV test.py variant; 0.0 when a class has no "
+               "negative, as auroc_weighted)."),
+    MetricSpec("auroc_weighted_iou_gated_corrected", True, (0.0, 1.0), None, False, "fraction",
+               "Corrected auroc_weighted_iou_gated: classes without a negative left out of the mean."),
     MetricSpec("map_macro", True, (0.0, 1.0), None, False, "fraction",
                "Non-official: unweighted mean AP over the classes with positives."),
     MetricSpec("auroc_macro", True, (0.0, 1.0), 0.5, False, "fraction",
@@ -128,7 +141,7 @@ class RefAva(Task):
     :data:`TEMPLATE_SETS`).
     """
 
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: auroc_weighted is the official 0.0 when a class has no negative
     protocol: ClassVar[str] = ("RefAVA / RAVAR (Peng et al., ECCV 2024; test.py::eval_epoch at 7f230c5): "
                                "80-class multi-label actions of a referred person, 11 clips per keyframe, "
                                "weighted mAP/AUROC over classes with positives, box mIoU")
@@ -170,7 +183,10 @@ class RefAva(Task):
                                "(official: 224x224 with CLIP normalisation)",
                 "gt_box_units": self.gt_box_units,
                 "templates": self.templates, "prompt_templates": list(self.labelset.templates),
-                "iou_gate": GATE_IOU, "logit_aggregation": "mean over clips"}
+                "iou_gate": GATE_IOU, "logit_aggregation": "mean over clips",
+                "auroc_class_without_negative": ("official get_auc: the whole AUROC is 0.0 (scikit-learn's "
+                                                 "ValueError caught) in auroc_weighted(_iou_gated); the "
+                                                 "*_corrected metrics leave the class out")}
 
     def cache_config(self) -> dict:
         """What changes the responses: split, clips, frame reading, prompts."""
@@ -331,6 +347,7 @@ class RefAva(Task):
                             "return a box for every instance or for none")
         ml = multilabel_scores(Y, S)
         point = {"map_weighted": ml.map_weighted, "auroc_weighted": ml.auroc_weighted,
+                 "auroc_weighted_corrected": ml.auroc_weighted_corrected,
                  "map_macro": ml.map_macro, "auroc_macro": ml.auroc_macro,
                  "subset_acc": subset_accuracy(Y, S, 0.0)}
         notes = [
@@ -344,13 +361,17 @@ class RefAva(Task):
         if n_boxes:
             gated = multilabel_scores(Y, iou_gate(S, gate_iou, GATE_IOU))
             point.update({"miou": float(np.mean(inst_iou)), "map_weighted_iou_gated": gated.map_weighted,
-                          "auroc_weighted_iou_gated": gated.auroc_weighted})
+                          "auroc_weighted_iou_gated": gated.auroc_weighted,
+                          "auroc_weighted_iou_gated_corrected": gated.auroc_weighted_corrected})
         else:
             notes.append("The adapter returned no boxes: miou and the IoU-gated variants are not reported.")
         if ml.auroc_undefined:
-            notes.append(f"AUROC undefined (every instance positive) for AVA id(s) "
-                         f"{[c + 1 for c in ml.auroc_undefined]}; left out of the AUROC means "
-                         "(the official code would crash).")
+            notes.append(f"AUROC undefined (every instance positive, no negative) for AVA id(s) "
+                         f"{[c + 1 for c in ml.auroc_undefined]}: the official get_auc catches scikit-learn's "
+                         "ValueError and reports 0.0 for the whole AUROC, so auroc_weighted (and the IoU-gated "
+                         "variant) is 0.0 (official); auroc_weighted_corrected = "
+                         f"{ml.auroc_weighted_corrected:.6f} leaves these classes out, as auroc_macro and the "
+                         "per-class table do.")
         distinct = np.unique(S).size
         if distinct <= 2:
             notes.append("All scores take at most two distinct values (binary outputs, e.g. action names "
@@ -379,6 +400,7 @@ class RefAva(Task):
                           for c, sup, ap, au in zip(ml.kept, ml.support, ml.ap, ml.auroc)],
             "scoring": {"split": self.split, "n_instances": n, "clips_per_instance": self.clips,
                         "kept_classes": int(ml.kept.size), "with_boxes": bool(n_boxes),
+                        "auroc_undefined_ava_ids": [int(c) + 1 for c in ml.auroc_undefined],
                         "incomplete_instances": incomplete[:100],
                         "key_order_mismatches": int(getattr(self, "_mismatches", 0))},
             "published_percent": {m: v[self.split] for m, v in PUBLISHED.items() if self.split in v},
