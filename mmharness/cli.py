@@ -268,13 +268,15 @@ def results():
 @results.command("validate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def results_validate(paths):
-    """Validate results files against the shipped JSON Schema."""
-    from .results import ResultsError, load_results
+    """Validate results files against the shipped JSON Schema, then check that their numbers are
+    possible: values and CIs within each metric's declared range, ordered CIs that hold their
+    value, stderr >= 0, consistent counts, a primary metric among the task's metrics."""
+    from .results import ResultsError, check_results, load_results
 
     bad = 0
     for p in paths:
         try:
-            load_results(p)
+            check_results(load_results(p), p)
             click.echo(f"ok    {p}")
         except ResultsError as e:
             bad += 1

@@ -55,6 +55,105 @@ def validate_results(doc: dict, where: str = "results") -> None:
     validate_against(results_schema(), doc, where, ResultsError)
 
 
+def _in_range(x: float, rng: list, tol: float = 0.0) -> bool:
+    lo, hi = rng
+    return (lo is None or x >= lo - tol) and (hi is None or x <= hi + tol)
+
+
+def _fmt_range(rng: list) -> str:
+    return f"[{'-inf' if rng[0] is None else rng[0]}, {'inf' if rng[1] is None else rng[1]}]"
+
+
+#: float slack of the range and containment checks (values are computed in float64)
+_EPS = 1e-9
+
+
+def results_problems(doc: dict) -> list[str]:
+    """What makes a schema-valid results document impossible or inconsistent (empty: none found).
+
+    The checks are the ones a run of this harness always passes: per task, the counts agree
+    (``n_scored + n_skipped == n_samples``, ``len(skipped) == n_skipped``, cache hits + computed
+    <= ``n_samples`` <= ``data.n_available`` and ``config.limit``); the primary metric is one of
+    the task's metrics, and every metric has its metadata, whose range is ordered and holds the
+    chance level; every value and CI bound lies within the metric's declared range (None =
+    unbounded; a None value is allowed); a CI is ordered (low <= high) and its level in (0, 1); a
+    stderr is >= 0; and a value lies in its CI widened by the CI's width on each side (a percentile
+    bootstrap CI need not contain the point estimate of a biased statistic such as MacroStd: the
+    CIFAR-100-B sample gave 0.015 with CI [0, 0.0135]; a value beyond that margin was not
+    computed with that CI). They cannot show that a plausible value was edited: ``mmh results
+    verify`` re-scores the run for that.
+    """
+    out: list[str] = []
+    limit = (doc.get("config") or {}).get("limit")
+    for name, t in (doc.get("tasks") or {}).items():
+        where = f"task {name!r}"
+        n, n_scored, n_skipped = t["n_samples"], t["n_scored"], t["n_skipped"]
+        if n_scored > n:
+            out.append(f"{where}: n_scored {n_scored} exceeds n_samples {n}")
+        elif n_scored + n_skipped != n:
+            out.append(f"{where}: n_scored {n_scored} + n_skipped {n_skipped} != n_samples {n}")
+        if "skipped" in t and len(t["skipped"]) != n_skipped:
+            out.append(f"{where}: {len(t['skipped'])} skipped sample(s) listed, but n_skipped is {n_skipped}")
+        hits, computed = t["cache"]["hits"], t["cache"]["computed"]
+        if hits + computed > n:
+            out.append(f"{where}: cache hits {hits} + computed {computed} exceed n_samples {n}")
+        avail = t["data"].get("n_available")
+        if avail is not None and n > avail:
+            out.append(f"{where}: n_samples {n} exceeds the {avail} samples the data holds (data.n_available)")
+        if limit is not None and n > limit:
+            out.append(f"{where}: n_samples {n} exceeds config.limit {limit}")
+        metrics, meta = t["metrics"], t["metric_metadata"]
+        pm = t["primary_metric"]
+        if pm not in metrics:
+            known = sorted(set(metrics) | set(meta))
+            out.append(f"{where}: primary metric {pm!r} is not among its metrics ({', '.join(known)})")
+        for m in sorted(meta):
+            rng, chance = meta[m]["range"], meta[m]["chance"]
+            if None not in rng and rng[0] > rng[1]:
+                out.append(f"{where}, metric {m!r}: declared range {_fmt_range(rng)} is inverted")
+            elif chance is not None and not _in_range(chance, rng):
+                out.append(f"{where}, metric {m!r}: chance level {chance} is outside its declared range "
+                           f"{_fmt_range(rng)}")
+        for m in sorted(metrics):
+            v = metrics[m]
+            if m not in meta:
+                out.append(f"{where}, metric {m!r}: no metric_metadata (direction, range) for it")
+                continue
+            rng = meta[m]["range"]
+            tol = _EPS * max(1.0, *(abs(b) for b in rng if b is not None))
+            value, ci, se, level = v.get("value"), v.get("ci"), v.get("stderr"), v.get("ci_level")
+            if value is not None and not _in_range(value, rng, tol):
+                out.append(f"{where}, metric {m!r}: value {value} is outside its declared range {_fmt_range(rng)}")
+            if se is not None and se < 0:
+                out.append(f"{where}, metric {m!r}: stderr {se} is negative")
+            if level is not None and not 0 < level < 1:
+                out.append(f"{where}, metric {m!r}: ci_level {level} is not in (0, 1)")
+            if ci is None:
+                continue
+            lo, hi = ci
+            bad_bounds = [b for b in (lo, hi) if b is not None and not _in_range(b, rng, tol)]
+            if bad_bounds:
+                out.append(f"{where}, metric {m!r}: CI [{lo}, {hi}] reaches outside its declared range "
+                           f"{_fmt_range(rng)}")
+            if lo is None or hi is None:
+                continue
+            if lo > hi:
+                out.append(f"{where}, metric {m!r}: CI [{lo}, {hi}] is inverted (low > high)")
+            elif value is not None:
+                margin = (hi - lo) + _EPS * max(1.0, abs(value))
+                if not lo - margin <= value <= hi + margin:
+                    out.append(f"{where}, metric {m!r}: value {value} lies outside its CI [{lo}, {hi}] "
+                               f"(by more than the CI's width)")
+    return out
+
+
+def check_results(doc: dict, where: str = "results") -> None:
+    """Raise :class:`ResultsError` naming ``where`` and every problem :func:`results_problems` finds."""
+    problems = results_problems(doc)
+    if problems:
+        raise ResultsError(f"{where}: " + "; ".join(problems))
+
+
 def load_results(path: str | Path) -> dict:
     """Read and validate one results file; errors name the file."""
     path = Path(path)

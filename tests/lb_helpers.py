@@ -62,7 +62,8 @@ def synthetic_doc(template: dict, *, adapter: str, tasks: dict[str, dict], args:
                  tables=spec.get("tables", {}), notes=[], samples_log=None, skipped=[])
         t["data"] = {"kind": data, "source": "test", "fingerprint": spec.get("fingerprint", f"fp-{name}"),
                      "n_available": 100}
-        t.update(n_samples=100, n_scored=100, n_skipped=0)
+        n = min(100, limit) if limit else 100  # consistent counts (mmharness.results.results_problems)
+        t.update(n_samples=n, n_scored=n, n_skipped=0, cache={"hits": 0, "computed": n})
         out[name] = t
     doc["tasks"] = out
     validate_results(doc, f"synthetic {adapter}")

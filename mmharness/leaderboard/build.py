@@ -56,8 +56,11 @@ RULES = {
                      "metric metadata recorded in its results files, marked registered=false and reported "
                      "as a warning; with --strict it is an error.",
     "invalid_files": "A path or file that cannot be used (unreadable, not JSON or truncated, not a results "
-                     "file, another results-schema version, schema violation) is listed under 'problems' "
-                     "as an error and contributes nothing; with --strict the build fails.",
+                     "file, another results-schema version, schema violation, or numbers no run can produce: a "
+                     "value or CI outside the metric's declared range, an inverted CI or one far from its "
+                     "value, a negative stderr, inconsistent sample counts, a primary metric that is not "
+                     "among the task's metrics) is listed under 'problems' as an error and contributes "
+                     "nothing; with --strict the build fails.",
     "comparability": "A column whose ranked cells differ in task version or data fingerprint, or lack the "
                      "ranking metric, is reported as a warning (with --strict: an error).",
 }

@@ -3,7 +3,8 @@
 :func:`read_sources` expands the paths a user gave (files, or directories searched recursively for
 ``results_*.json``), reads each file once, and returns the valid runs plus a :class:`Problem` for
 every file that could not be used (unreadable, not JSON or truncated, not a results file, written
-with another results-schema version, or violating the shipped results schema).
+with another results-schema version, violating the shipped results schema, or holding numbers no
+run can produce: :func:`mmharness.results.results_problems`).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]
 def read_run(path: Path) -> Run | Problem:
     """Read and validate one results file; a :class:`Problem` (error) names what is wrong."""
     from .. import READABLE_SCHEMA_VERSIONS, __version__
-    from ..results import RESULTS_KIND, ResultsError, load_results
+    from ..results import RESULTS_KIND, ResultsError, load_results, results_problems
 
     where = str(path)
     try:
@@ -131,6 +132,10 @@ def read_run(path: Path) -> Run | Problem:
     except ResultsError as e:
         return Problem(ERROR, "invalid_results", f"{e}. The file does not follow the results schema "
                        f"(edited by hand, or written by a broken tool); re-run the evaluation.", where)
+    bad = results_problems(doc)
+    if bad:
+        return Problem(ERROR, "impossible_values", f"{where}: {'; '.join(bad)}. No run gives these numbers (edited "
+                       f"by hand, or written by a broken tool); the file is left out. Re-run the evaluation.", where)
     return Run(where, hashlib.sha256(raw).hexdigest(), doc)
 
 
