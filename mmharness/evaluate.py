@@ -27,12 +27,12 @@ from .executors import resolve
 from .registry import ADAPTERS, TASKS, did_you_mean, expand_task_names, include
 from . import distributed
 from .requests import decode, encode, response_to_json
-from .results import atomic_write_text, environment_info, git_info, write_jsonl, write_results
+from .results import atomic_write_text, environment_info, git_info, sha256_file, write_jsonl, write_results
 from .results import clean_json as _json_safe
 from .threads import parse_threads
 from .dry_run import dry_run_plan
 from .runner import ON_ERROR, CachedResponses, RunOptions, TaskRun, run_task
-from .task import DataConfig, ScoreContext, Task, TaskError
+from .task import DataConfig, Sample, ScoreContext, Task, TaskError, TaskResult
 
 log = logging.getLogger("mmharness")
 
@@ -207,10 +207,8 @@ def evaluate(
             if not dctx.is_main:
                 continue  # rank 0 scores and writes
             keep = run.kept_indices()
-            scored = t.score([samples[i] for i in keep], run.select(keep),
-                             ScoreContext(seed=seed, bootstrap_resamples=bootstrap, ci_level=ci_level,
-                                          missing_ids=tuple(samples[i].id for i in
-                                                            sorted(set(range(len(samples))) - set(keep)))))
+            scored = score_task(t, samples, keep, run.select(keep), seed=seed, bootstrap=bootstrap,
+                                ci_level=ci_level)
             total_computed += run.n_computed
             total_model += run.model_seconds
             doc = _task_doc(t, d, executors[t.name].path, samples, run, keep, scored)
@@ -227,6 +225,7 @@ def evaluate(
                 p = out_dir / f"samples_{adapter.name}_{t.name}_{stamp:%Y%m%dT%H%M%S}_{run_id[:6]}.jsonl"
                 write_jsonl(p, _sample_rows(samples, run, keep, scored))
                 doc["samples_log"] = p.name
+                doc["samples_log_sha256"] = sha256_file(p)
                 sample_logs[t.name] = p
             task_docs[t.name] = doc
             _log_summary(t, doc)
@@ -252,6 +251,7 @@ def evaluate(
                    "text_batch_size": text_batch_size, "num_workers": num_workers, "device": dev,
                    "world_size": dctx.world_size, "limit": limit, "data": "sample" if sample else "full",
                    "data_root": str(data_root) if data_root else None, "data_source": data_source,
+                   "task_args": {k: _jsonable(v) for k, v in targs.items()},
                    "on_error": on_error, "bootstrap_resamples": bootstrap, "ci_level": ci_level,
                    "cache": str(cache.path) if getattr(cache, "path", None) else None,
                    "log_samples": log_samples, "includes": list(includes),
@@ -311,6 +311,17 @@ def _gather_run(dctx: "distributed.DistContext", run: TaskRun, n: int) -> TaskRu
     return TaskRun(responses, hashes, sum(p["cached"] for p in parts), sum(p["computed"] for p in parts),
                    [s for p in parts for s in p["skipped"]], sum(p["model"] for p in parts),
                    max(p["wall"] for p in parts), run.cpu_threads)  # rank 0's thread budget
+
+
+def score_task(t: Task, samples: Sequence[Sample], keep: Sequence[int], responses: Sequence[Any], *,
+               seed: int, bootstrap: int, ci_level: float) -> TaskResult:
+    """Score one task of a run: ``responses`` are those of ``samples[i] for i in keep`` (in that
+    order); the other samples (skipped) are passed to the task as ``missing_ids``. The one scoring
+    step of :func:`evaluate`, shared with ``mmh results verify`` (:mod:`mmharness.verify`)."""
+    kept = set(keep)
+    missing = tuple(s.id for i, s in enumerate(samples) if i not in kept)
+    return t.score([samples[i] for i in keep], responses,
+                   ScoreContext(seed=seed, bootstrap_resamples=bootstrap, ci_level=ci_level, missing_ids=missing))
 
 
 def _jsonable(v: Any) -> Any:

@@ -622,6 +622,67 @@ def response_to_json(response: Response, max_array: int = 4096) -> dict:
     return out
 
 
+#: (response kind, field) -> (dtype, shape of one row or None) of the arrays the executors put in
+#: responses (:mod:`mmharness.executors`); :func:`response_from_json` restores them with these
+_ARRAY_FIELDS: dict[tuple[str, str], tuple[Any, tuple[int, ...] | None]] = {
+    ("embedding", "vector"): (np.float32, None),
+    ("scores", "scores"): (np.float32, None),
+    ("classify", "logits"): (np.float32, None),
+    ("classify", "box"): (np.float32, None),
+    ("label_map", "label_map"): (np.int32, None),
+    ("detections", "boxes"): (np.float32, (-1, 4)),
+    ("detections", "scores"): (np.float32, (-1,)),
+    ("detections", "labels"): (np.int64, (-1,)),
+}
+
+
+def response_from_json(data: Mapping[str, Any]) -> Response:
+    """Inverse of :func:`response_to_json` (a per-sample log's ``response``): the same response,
+    arrays with the dtypes the executors give them (float32 vectors, scores, logits and boxes,
+    int32 label maps, int64 detection labels).
+
+    Raises ``ValueError`` when the record cannot give the response back exactly: an array
+    :func:`response_to_json` summarised by its sha256 (more than ``max_array`` values), a
+    non-finite value (written as null, so NaN and infinities cannot be told apart), an unknown
+    kind or array field.
+    """
+    import dataclasses
+
+    kind = data.get("kind")
+    cls = _RESPONSE_TYPES.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise ValueError(f"unknown response kind {kind!r}")
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init or f.name not in data:
+            continue
+        value = data[f.name]
+        spec = _ARRAY_FIELDS.get((kind, f.name))
+        if spec is None:
+            if "ndarray" in str(f.type):
+                raise ValueError(f"{kind} response field {f.name!r}: array dtype unknown")
+            kwargs[f.name] = value
+            continue
+        if value is None:
+            kwargs[f.name] = None
+            continue
+        if isinstance(value, Mapping):
+            msg = (f"{kind} response field {f.name!r} was logged as its sha256 only "
+                   f"(shape {value.get('shape')}, more values than the log keeps)")
+            raise ValueError(msg)  # noqa: TRY004 - a summary, not a wrong type: the documented ValueError
+        dtype, row = spec
+        try:
+            arr = np.asarray(value, dtype=dtype)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{kind} response field {f.name!r} cannot be read back: {e}") from None
+        if arr.dtype.kind == "f" and np.isnan(arr).any():
+            raise ValueError(f"{kind} response field {f.name!r} holds non-finite values (logged as null)")
+        if row is not None and arr.size == 0:
+            arr = arr.reshape(row)
+        kwargs[f.name] = arr
+    return cls(**kwargs)
+
+
 def hash_bytes(*chunks: bytes) -> str:
     """Short stable content hash used for input hashes and fingerprints."""
     h = hashlib.blake2b(digest_size=16)
