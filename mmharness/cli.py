@@ -285,6 +285,29 @@ def results_validate(paths):
         sys.exit(1)
 
 
+@results.command("verify")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Response cache directory [default: the one the run recorded].")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Data root [default: the one the run recorded]; the data fingerprint must still match.")
+def results_verify(paths, cache_dir, data_root):
+    """Re-score every task of each run from its sample log (--log-samples; its sha256 must match
+    the recorded one) or else from the response cache, on the same data and with the same options,
+    and check that every metric (value, CI, stderr) equals the recorded one. Exit status 1 when a
+    number differs or nothing is available to re-score from."""
+    from .verify import verify_results
+
+    bad = 0
+    for p in paths:
+        v = verify_results(p, cache_dir=cache_dir, data_root=data_root)
+        click.echo(v.format())
+        bad += not v.ok
+    if bad:
+        click.echo(f"{bad} of {len(paths)} results file(s) failed verification", err=True)
+        sys.exit(1)
+
+
 @results.command("table")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--metric", "extra", multiple=True, default=("accuracy",), show_default=True,

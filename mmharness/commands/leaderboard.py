@@ -74,9 +74,12 @@ def leaderboard_group():
               help="Fail on any problem (bad file, duplicate, unknown task, mixed data) instead of reporting it.")
 @click.option("--include", "includes", multiple=True,
               help="Import a module or .py file that registers plugin tasks (repeatable).")
+@click.option("--verify", is_flag=True,
+              help="Re-score every file from its sample log or the response cache (as `mmh results verify`; "
+                   "needs each run's data) and leave out, with the reason, those whose numbers differ.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not print the table.")
 def build_cmd(paths, output, formats, tasks, metric_overrides, include_samples, include_limited, strict,
-              includes, quiet):
+              includes, verify, quiet):
     """Build the leaderboard JSON from results files or directories of them (searched recursively
     for results_*.json). Problems are reported on stderr and recorded in the leaderboard;
     --strict turns them into a failure (exit status 2, nothing written)."""
@@ -85,7 +88,7 @@ def build_cmd(paths, output, formats, tasks, metric_overrides, include_samples, 
 
     opts = BuildOptions(tasks=[t for t in tasks.split(",") if t.strip()] if tasks else None,
                         metrics=_metric_overrides(metric_overrides), include_samples=include_samples,
-                        include_limited=include_limited, strict=strict, includes=includes)
+                        include_limited=include_limited, strict=strict, includes=includes, verify=verify)
     doc = build_leaderboard(paths, opts)
     out = Path(output)
     write_leaderboard(doc, out)

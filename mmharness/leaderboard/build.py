@@ -31,7 +31,7 @@ from .normalize import (
     normalize,
 )
 from .plots import PlotCell, build_plots
-from .sources import WARNING, Problem, Run, read_sources
+from .sources import ERROR, WARNING, Problem, Run, read_sources
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,9 @@ RULES = {
                      "value, a negative stderr, inconsistent sample counts, a primary metric that is not "
                      "among the task's metrics) is listed under 'problems' as an error and contributes "
                      "nothing; with --strict the build fails.",
+    "verify": "With --verify every file is re-scored from its sample log or the response cache (mmh results "
+              "verify); a file whose recorded numbers differ, or that cannot be re-scored, is listed under "
+              "'problems' as an error and contributes nothing.",
     "comparability": "A column whose ranked cells differ in task version or data fingerprint, or lack the "
                      "ranking metric, is reported as a warning (with --strict: an error).",
 }
@@ -77,7 +80,9 @@ class BuildOptions:
     ``tasks``: task or group names forming the task set of the averages (default: every task with
     a ranked cell); ``metrics``: task -> metric to rank on instead of the declared primary metric;
     ``include_samples`` / ``include_limited``: rank sample-data / ``--limit`` runs too;
-    ``strict``: any problem is an error; ``includes``: modules or files registering plugin tasks.
+    ``strict``: any problem is an error; ``includes``: modules or files registering plugin tasks;
+    ``verify``: re-score every file (:mod:`mmharness.verify`) and leave out those that fail (needs
+    each run's data, and its sample logs or response cache).
     """
 
     tasks: Sequence[str] | None = None
@@ -86,9 +91,11 @@ class BuildOptions:
     include_limited: bool = False
     strict: bool = False
     includes: Sequence[str] = ()
+    verify: bool = False
 
     def as_dict(self) -> dict:
-        """The options as recorded in the leaderboard's ``settings``."""
+        """The options as recorded in the leaderboard's ``settings`` (``verify`` shows in ``problems``
+        and ``rules``, not here: the leaderboard schema 1.0 has no such setting)."""
         return {"tasks": list(self.tasks) if self.tasks else None, "metrics": dict(self.metrics),
                 "include_samples": self.include_samples, "include_limited": self.include_limited,
                 "strict": self.strict, "includes": list(self.includes)}
@@ -166,6 +173,21 @@ def _expand_task_set(names: Sequence[str], columns: list[str]) -> list[str]:
     return out
 
 
+def _verified(runs: list[Run], problems: list[Problem]) -> list[Run]:
+    """The runs that pass :func:`mmharness.verify.verify_doc`; each other one becomes an error."""
+    from ..verify import verify_doc
+
+    kept = []
+    for r in runs:
+        v = verify_doc(r.doc, r.path)
+        if v.ok:
+            kept.append(r)
+        else:
+            problems.append(Problem(ERROR, "verify_failed", f"{r.path}: fails verification (re-scored from its "
+                                    f"sample log or the response cache), left out: {v.reason()}", r.path))
+    return kept
+
+
 def _provenance(run: Run, task: str) -> dict:
     doc, t = run.doc, run.doc["tasks"][task]
     git = doc["harness"]["git"]
@@ -214,6 +236,8 @@ def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None 
 
     opts = options or BuildOptions()
     runs, problems = read_sources(paths)
+    if opts.verify:
+        runs = _verified(runs, problems)
     registered = _registered_tasks(opts.includes)
 
     # ---- cells: (row, task) -> runs, newest first
