@@ -3,9 +3,11 @@ predictions, the official row/column F1 by hand, DOC thresholds by hand, the lin
 
 import csv
 import json
+import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
 
 from mmharness.loaders.mintrec2 import INTENT_LABELS
@@ -14,6 +16,7 @@ from mmharness.metrics.open_set import (
     confusion,
     doc_fit,
     doc_predict,
+    doc_probabilities,
     f_measure,
     in_scope_metrics,
     ood_auroc,
@@ -126,6 +129,83 @@ def test_doc_thresholds_by_hand(expected):
     assert doc_predict(test, th1, 3).tolist() == [3, 0, 3, 1, 3, 2]
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         doc_fit(np.array([[1.5]]), np.array([0]), 1)
+
+
+def official_doc(train_logits, train_y, test_logits, num_labels, scale=1.0):
+    """MIntRec2.0 ``methods/single_turn/TEXT/manager_ood.py`` at 38cb8bf: ``_get_outputs``'s y_logit
+    (torch.sigmoid of the float32 logits), ``cal_mu_std`` / ``fit`` (scipy ``norm.fit``) and
+    ``classify_doc``, transcribed. One spelling differs: in the official environment (numpy 1.23,
+    checked) ``2 - p`` of a float32 scalar p is float64, so ``norm.fit`` gets a float64 array; numpy 2
+    would keep float32, hence the explicit ``np.float64`` below."""
+    from scipy.stats import norm as dist_model
+
+    y_prob = torch.sigmoid(torch.tensor(np.asarray(train_logits), dtype=torch.float32)).numpy()
+    test_prob = torch.sigmoid(torch.tensor(np.asarray(test_logits), dtype=torch.float32)).numpy()
+    mu_stds = []
+    for i in range(num_labels):
+        prob_pos_X = y_prob[np.asarray(train_y) == i, i]
+        prob_pos = [np.float64(p) for p in prob_pos_X] + [2 - np.float64(p) for p in prob_pos_X]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a class without training rows: nan, as officially
+            mu_stds.append(dist_model.fit(prob_pos))
+    y_pred = []
+    for p in test_prob:
+        max_class = np.argmax(p)
+        max_value = np.max(p)
+        threshold = max(0.5, 1 - scale * mu_stds[max_class][1])
+        y_pred.append(max_class if max_value > threshold else num_labels)
+    return np.array(y_pred)
+
+
+def test_doc_float32_sigmoid_saturates_and_the_first_class_wins():
+    z = np.array([[18.0, 25.0, -3.0], [25.0, 18.0, -3.0], [3.0, 4.0, -3.0]])
+    p32, p64 = doc_probabilities(z, "float32"), doc_probabilities(z, "float64")
+    assert p32.dtype == np.float64 and p32[0, 0] == p32[0, 1] == 1.0  # float32: both exactly 1.0
+    assert p64[0, 0] < p64[0, 1] < 1.0  # float64: 1 - 1.5e-8 < 1 - 1.4e-11
+    assert p32.argmax(1).tolist() == [0, 0, 1]  # the tie goes to the first class (np.argmax)
+    assert p64.argmax(1).tolist() == [1, 0, 1]
+    assert np.array_equal(p32, p32.astype(np.float32).astype(np.float64))  # float32 values, exactly
+    assert np.array_equal(p64, sigmoid(z))
+    # the DOC prediction of the saturated row: class 0 officially (float32), class 1 in float64
+    train_z = np.array([[3.0, -2.0, -2.0], [-2.0, 4.0, -2.0], [-2.0, -2.0, 2.0], [5.0, -1.0, -1.0],
+                        [-1.0, 6.0, -1.0]])  # thresholds of classes 0 and 1 below 1
+    train_y = np.array([0, 1, 2, 0, 1])
+    th32 = doc_fit(doc_probabilities(train_z, "float32"), train_y, 3)
+    th64 = doc_fit(doc_probabilities(train_z, "float64"), train_y, 3)
+    assert 0.5 < th32.threshold[0] < 1.0 and 0.5 < th32.threshold[1] < 1.0
+    assert doc_predict(doc_probabilities(z, "float32"), th32, 3)[0] == 0
+    assert doc_predict(doc_probabilities(z, "float64"), th64, 3)[0] == 1
+    assert doc_predict(doc_probabilities(z, "float32"), th32, 3).tolist() == official_doc(train_z, train_y, z, 3).tolist()
+    with pytest.raises(ValueError, match="DOC precision"):
+        doc_probabilities(z, "float16")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_doc_float32_path_reproduces_the_official_rule(seed):
+    rng = np.random.default_rng(seed)
+    n_classes = 6
+    train_y = np.repeat(np.arange(n_classes), 20)
+    train_z = (rng.standard_normal((train_y.size, n_classes)) * 3 - 4).astype(np.float32)
+    train_z[np.arange(train_y.size), train_y] += rng.uniform(8, 30, train_y.size).astype(np.float32)
+    test_z = (rng.standard_normal((300, n_classes)) * 12).astype(np.float32)  # many logits above 17
+    official = official_doc(train_z, train_y, test_z, n_classes)
+    for scale in (1.0, 2.0):
+        th = doc_fit(doc_probabilities(train_z, "float32"), train_y, n_classes, scale)
+        got = doc_predict(doc_probabilities(test_z, "float32"), th, n_classes)
+        assert got.tolist() == official_doc(train_z, train_y, test_z, n_classes, scale).tolist()
+        # the thresholds themselves equal the official max(0.5, 1 - scale * sigma) bit for bit
+    th = doc_fit(doc_probabilities(train_z, "float32"), train_y, n_classes)
+    p = torch.sigmoid(torch.tensor(train_z)).numpy()
+    from scipy.stats import norm
+
+    for c in range(n_classes):
+        x = p[train_y == c, c]
+        sigma = norm.fit([np.float64(v) for v in x] + [2 - np.float64(v) for v in x])[1]
+        assert th.threshold[c] == max(0.5, 1 - 1.0 * sigma)
+    # float64 picks another class on some saturated rows: the precision matters
+    th64 = doc_fit(doc_probabilities(train_z, "float64"), train_y, n_classes)
+    f64 = doc_predict(doc_probabilities(test_z, "float64"), th64, n_classes)
+    assert (f64 != official).any()
 
 
 def test_sigmoid_and_ood_auroc():

@@ -132,6 +132,89 @@ def test_doc_ties_rule_only_matters_for_constant_confidence():
     assert strict["metrics"]["acc"]["value"] == accept["metrics"]["acc"]["value"] == 1.0
 
 
+class Saturating(Adapter):
+    """Logits that saturate float32 sigmoids on the evaluated rows (see :meth:`logits`)."""
+
+    name = "saturating_mintrec2"
+
+    @staticmethod
+    def logits(sid: str, text: str, gold: int) -> np.ndarray:
+        """Train rows: the gold logit 1..4 (probabilities 0.73..0.98, thresholds below 1). Evaluated
+        in-scope rows: 25 at the gold class and 18 at another one, both exactly 1.0 in float32, so the
+        official argmax picks the lower index. Out-of-scope rows: 18 at one class, or nothing large."""
+        h = sum(map(ord, text))
+        z = np.full(30, -4.0, dtype=np.float32)
+        if sid.startswith("train/"):
+            z[gold] = 1.0 + h % 4
+        elif gold != 30:
+            other = (h * 7 + 3) % 30
+            z[gold], z[other if other != gold else (gold + 1) % 30] = 25.0, 18.0
+        elif h % 2:
+            z[h % 30] = 18.0
+        return z
+
+    def classify(self, batch: Batch) -> ClassifyOutput:
+        z = [self.logits(sid, req.text, ref if ref != [] else 30)
+             for sid, req, ref in zip(batch.sample_ids, batch.requests, batch.references)]
+        return ClassifyOutput(torch.from_numpy(np.stack(z)))
+
+
+def test_doc_precision_float32_is_official_and_float64_is_an_option(tmp_path):
+    from test_mintrec2_metrics import official_doc
+
+    d = mr.detect(SAMPLE)
+    ev = d.in_scope["test"] + d.out_of_scope["test"]
+    fit = d.in_scope["train"]
+    y = np.array([r.label for r in ev])
+    Zf = np.stack([Saturating.logits(f"train/{r.key}", r.text, r.label) for r in fit])
+    Ze = np.stack([Saturating.logits(f"test/{r.key}", r.text, r.label) for r in ev])
+    yf = np.array([r.label for r in fit])
+    official = official_doc(Zf, yf, Ze, 30)
+    th64 = doc_fit(sigmoid(Zf.astype(np.float64)), yf, 30)
+    P64 = sigmoid(Ze.astype(np.float64))
+    top = P64.argmax(1)
+    corrected = np.where(P64[np.arange(len(y)), top] > th64.threshold[top], top, 30)
+    n_diff = int((official != corrected).sum())
+    assert n_diff > 0  # the sample has rows where the saturated tie changes the prediction
+
+    t = run(Saturating(), {"doc_ties": "strict"}, sample=True)  # default precision: float32
+    assert t["config"]["doc_precision"] == "float32" and t["version"] == "2"
+    assert "torch.sigmoid of the float32 logits" in t["config"]["doc_precision_meaning"]
+    assert t["tables"]["scoring"]["doc_precision"] == "float32"
+    assert t["tables"]["doc_thresholds"]["precision"] == "float32"
+    assert t["tables"]["doc_thresholds"]["rows_predicted_otherwise_with_float64"] == n_diff
+    assert any(f"{n_diff} evaluated row(s) get another open-set prediction with doc_precision=float64" in n
+               for n in t["notes"])
+    om = open_set_metrics(y, official, 30)
+    for k in ("oid_acc", "f1-known", "f1-open", "oid_f1"):
+        assert t["metrics"][k]["value"] == pytest.approx(om[k], abs=1e-12), k
+    rows = [r["scores"] for r in _sample_log(Saturating(), {"doc_ties": "strict"}, tmp_path) if r["scores"]["role"] == "eval"]
+    assert [r["pred_open_set"] for r in rows] == official.tolist()  # row by row, in evaluation order
+    assert [r["gold"] for r in rows] == y.tolist()
+
+    t64 = run(Saturating(), {"doc_ties": "strict", "doc_precision": "float64"}, sample=True)
+    assert t64["config"]["doc_precision"] == "float64" and "corrected" in t64["config"]["doc_precision_meaning"]
+    assert t64["tables"]["doc_thresholds"]["rows_predicted_otherwise_with_float32"] == n_diff
+    om64 = open_set_metrics(y, corrected, 30)
+    for k in ("oid_acc", "f1-known", "f1-open", "oid_f1"):
+        assert t64["metrics"][k]["value"] == pytest.approx(om64[k], abs=1e-12), k
+    assert t64["tables"]["doc_thresholds"]["per_class"][0]["threshold"] == pytest.approx(th64.threshold[0], abs=1e-15)
+    # float32: an in-scope row whose other saturated class has the lower index is predicted as that
+    # class, so the official open-set accuracy is lower; the in-scope metrics (argmax of the logits,
+    # no sigmoid) do not depend on the DOC precision
+    assert t["metrics"]["oid_acc"]["value"] < t64["metrics"]["oid_acc"]["value"]
+    assert t64["metrics"]["acc"]["value"] == t["metrics"]["acc"]["value"] == 1.0
+    with pytest.raises(TaskError, match="doc_precision='float16' is not one of"):
+        run(Saturating(), {"doc_precision": "float16"}, sample=True)
+
+
+def _sample_log(model, task_args, out):
+    """Per-sample rows of a sample run (with --log-samples)."""
+    res = evaluate(model, "mintrec2", task_args=task_args, sample=True, use_cache=False, progress=False,
+                   bootstrap=0, log_samples=True, output=out)
+    return [json.loads(line) for line in res.sample_logs["mintrec2"].read_text().splitlines()]
+
+
 class Talker(Adapter):
     """Generation with a fixed answer style per utterance id parity (and a record of prompts)."""
 

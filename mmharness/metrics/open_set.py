@@ -15,6 +15,16 @@ Official definitions (``utils/metrics.py`` of https://github.com/thuiar/MIntRec2
   give X = {p_c} U {2 - p_c} with p = sigmoid(logits); sigma_c is the maximum-likelihood normal
   scale of X (``scipy.stats.norm.fit`` = population SD); t_c = max(0.5, 1 - scale * sigma_c).
   Prediction: c* = argmax p; c* if p_c* > t_c* else UNK.
+* DOC precision (:func:`doc_probabilities`): the official ``_get_outputs`` computes
+  p = ``torch.sigmoid`` of the **float32** logits. Sigmoid rounds to exactly 1.0 in float32 above a
+  logit of about 17 (and distinct large logits then tie), so ``np.argmax`` picks the **first** tied
+  class where float64 probabilities would pick the larger logit. Everything after the sigmoid is
+  float64 arithmetic on those float32 values in the official environment (numpy 1.23: ``2 - p`` of
+  a float32 scalar and a Python int is float64, so ``norm.fit`` and ``1 - scale * sigma`` run in
+  float64, and ``p > t`` compares the float32 value exactly), which is what :func:`doc_fit` and
+  :func:`doc_predict` do with the float64 array :func:`doc_probabilities` returns. ``float32`` is the
+  official path; ``float64`` (sigmoid in float64, no saturation below a logit of about 37) the
+  corrected one.
 """
 
 from __future__ import annotations
@@ -30,6 +40,9 @@ import numpy as np
 #: ``fixed``: every label 0..n_known (UNK = n_known last); absent classes count as F1 = 0.
 CM_LABEL_MODES = ("present_plus_unk", "present", "fixed")
 
+#: Precision of the DOC sigmoid: ``float32`` (official ``torch.sigmoid`` on float32 logits) or ``float64``.
+DOC_PRECISIONS = ("float32", "float64")
+
 
 def sigmoid(x) -> np.ndarray:
     """Numerically stable logistic function (float64)."""
@@ -40,6 +53,24 @@ def sigmoid(x) -> np.ndarray:
     ex = np.exp(x[~pos])
     out[~pos] = ex / (1.0 + ex)
     return out
+
+
+def doc_probabilities(logits, precision: str = "float32") -> np.ndarray:
+    """Sigmoid probabilities for DOC, returned as float64 (N, C).
+
+    ``float32`` (official ``_get_outputs``): ``torch.sigmoid`` on the logits cast to float32, on
+    the CPU; the float32 values are returned exactly as float64, so ties created by float32 rounding
+    (e.g. logits 18 and 25 both give 1.0) stay ties and ``argmax`` picks the first class, as
+    ``np.argmax`` does on the official float32 array. ``float64``: :func:`sigmoid` in float64.
+    """
+    if precision not in DOC_PRECISIONS:
+        raise ValueError(f"unknown DOC precision {precision!r}; choose one of {DOC_PRECISIONS}")
+    if precision == "float64":
+        return sigmoid(logits)
+    import torch
+
+    z = torch.from_numpy(np.ascontiguousarray(np.asarray(logits, dtype=np.float32)))
+    return torch.sigmoid(z).numpy().astype(np.float64)
 
 
 def _ints(name: str, a) -> np.ndarray:
@@ -195,8 +226,8 @@ def doc_fit(probs, y_true, n_classes: int, scale: float = 1.0) -> DocThresholds:
 
 
 def doc_predict(probs, thresholds: DocThresholds, unk_id: int) -> np.ndarray:
-    """DOC prediction: argmax class if its probability is **strictly** above its threshold, else
-    ``unk_id``."""
+    """DOC prediction: argmax class (the first one on ties, as ``np.argmax``) if its probability is
+    **strictly** above its threshold, else ``unk_id``."""
     P = np.asarray(probs, dtype=np.float64)
     if P.ndim != 2 or P.shape[1] != thresholds.threshold.shape[0]:
         raise ValueError(f"probs must be (N, {thresholds.threshold.shape[0]}), got {P.shape}")

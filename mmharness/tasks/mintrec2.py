@@ -17,7 +17,10 @@ ICLR 2024). Three ways to obtain predictions, chosen with the task option ``prot
 Scoring (fractions): in-scope metrics on in-scope rows with argmax over the 30 intents and **no
 rejection** (``acc`` (primary), ``weighted_f1``, ``weighted_prec``, ``rec`` (macro recall), and the
 code's macro ``f1`` and ``prec``); open-set metrics on in-scope + out-of-scope rows with DOC
-predictions (sigmoid scores, thresholds ``max(0.5, 1 - scale * sigma_c)`` fitted on train outputs):
+predictions (sigmoid scores, thresholds ``max(0.5, 1 - scale * sigma_c)`` fitted on train outputs;
+the sigmoid runs on float32 logits as the official ``torch.sigmoid``, so it saturates to 1.0 above a
+logit of about 17 and ties go to the first class: ``doc_precision=float32``, the default, or the
+corrected ``float64``):
 ``oid_acc``, ``f1-known``, ``f1-open``, ``oid_f1`` from the confusion matrix whose label set is
 (default) the labels present plus UNK last. Extra, non-official: ``oos_auroc`` (max sigmoid
 probability, in-scope vs out-of-scope). Multi-turn (``setting=multi_turn``) reads ``total/`` and
@@ -39,8 +42,10 @@ from ..loaders.video import VideoFileUniform
 from ..metrics.bootstrap import bootstrap_ci
 from ..metrics.open_set import (
     CM_LABEL_MODES,
+    DOC_PRECISIONS,
     DocThresholds,
     doc_fit,
+    doc_probabilities,
     in_scope_metrics,
     ood_auroc,
     open_set_metrics,
@@ -122,7 +127,7 @@ METRIC_SPECS: tuple[MetricSpec, ...] = (
                "Mean per-class F1 over all rows including UNK (paper F1; official dev early-stopping score)."),
     MetricSpec("oos_auroc", True, (0.0, 1.0), 0.5, False, "fraction",
                "Non-official: ROC AUC of the max sigmoid probability separating in-scope (positive) from "
-               "out-of-scope rows."),
+               "out-of-scope rows (float64 sigmoid, whatever doc_precision)."),
     MetricSpec("majority_acc", True, (0.0, 1.0), None, False, "fraction",
                "Non-official: in-scope accuracy of predicting the most frequent training intent (the "
                "baseline a linear probe must beat)."),
@@ -145,13 +150,14 @@ class MIntRec2(Task):
     audio, video_feats, audio_feats; default ``text``), ``feature_pickles`` (explicit opt-in to read
     the feature pickles), ``video_feats_file`` / ``audio_feats_file`` (relative to the layout
     directory), ``video_frames`` (frames sampled from a raw video), ``doc_scale`` (DOC scale,
-    official 1), ``doc_ties`` (accept | strict, see :meth:`config`), ``cm_labels`` (confusion-matrix
+    official 1), ``doc_ties`` (accept | strict, see :meth:`config`), ``doc_precision`` (float32:
+    official sigmoid of float32 logits, default | float64), ``cm_labels`` (confusion-matrix
     label set: present_plus_unk | present | fixed), ``probe`` (splits | cv), ``probe_folds``,
     ``context_separator`` (multi-turn text joiner for embed_text), ``oos_instruction`` (generate:
     none | unk_option), ``max_new_tokens``.
     """
 
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: DOC sigmoid in float32 by default (official; can change predictions)
     protocol: ClassVar[str] = ("MIntRec2.0 (Zhang et al., ICLR 2024; thuiar/MIntRec2.0 at 38cb8bf): 30 intents + "
                                "UNK; in-scope argmax metrics and open-set metrics with DOC thresholds; MMLA prompt "
                                "for generation; linear probe on text embeddings")
@@ -164,7 +170,8 @@ class MIntRec2(Task):
                  ood: bool = True, modalities: str = "text", feature_pickles: bool = False,
                  video_feats_file: str = "video_data/swin_feats.pkl",
                  audio_feats_file: str = "audio_data/wavlm_feats.pkl", video_frames: int = 8,
-                 doc_scale: float = 1.0, doc_ties: str = "accept", cm_labels: str = "present_plus_unk",
+                 doc_scale: float = 1.0, doc_ties: str = "accept", doc_precision: str = "float32",
+                 cm_labels: str = "present_plus_unk",
                  probe: str = "splits", probe_folds: int = 5, context_separator: str = " [SEP] ",
                  oos_instruction: str = "none", max_new_tokens: int = 32):
         def choose(name, value, allowed):
@@ -175,6 +182,7 @@ class MIntRec2(Task):
         choose("setting", setting, SETTINGS)
         choose("split", split, mr.SPLITS)
         choose("doc_ties", doc_ties, DOC_TIES)
+        choose("doc_precision", doc_precision, DOC_PRECISIONS)
         choose("cm_labels", cm_labels, CM_LABEL_MODES)
         choose("probe", probe, PROBE_MODES)
         choose("oos_instruction", oos_instruction, OOS_INSTRUCTIONS)
@@ -204,6 +212,7 @@ class MIntRec2(Task):
         self.video_feats_file, self.audio_feats_file = video_feats_file, audio_feats_file
         self.video_frames = int(video_frames)
         self.doc_scale, self.doc_ties, self.cm_labels = float(doc_scale), doc_ties, cm_labels
+        self.doc_precision = doc_precision
         self.probe, self.probe_folds = probe, int(probe_folds)
         self.context_separator = context_separator
         self.oos_instruction, self.max_new_tokens = oos_instruction, int(max_new_tokens)
@@ -223,6 +232,12 @@ class MIntRec2(Task):
                                      "accepted; the official `>` leaves such exact ties to float rounding, and "
                                      "they arise only for constant-confidence outputs"
                                      if self.doc_ties == "accept" else "official strict `>` comparison"),
+                "doc_precision": self.doc_precision,
+                "doc_precision_meaning": ("official: torch.sigmoid of the float32 logits (saturates to 1.0 above a "
+                                          "logit of about 17; the first class wins ties), thresholds and comparison "
+                                          "in float64 on those values"
+                                          if self.doc_precision == "float32" else
+                                          "corrected (non-official): sigmoid in float64, no float32 saturation"),
                 "cm_labels": self.cm_labels, "probe": self.probe, "probe_folds": self.probe_folds,
                 "probe_c_grid": list(C_GRID), "context_separator": self.context_separator,
                 "multi_turn_context": "earlier utterances of the same speaker in the dialogue, newest first",
@@ -483,6 +498,7 @@ class MIntRec2(Task):
                 if pred_oid is not None:
                     row["pred_open_set"] = int(pred_oid[i])
         tables["scoring"] = {"protocol": self.protocol_name, "setting": self.setting, "split": self.split,
+                             "doc_precision": self.doc_precision,
                              "n_eval": len(ev), "n_in_scope": int(is_rows.sum()), "n_out_of_scope": int(oos.sum()),
                              "rows_by_role": {k: len(v) for k, v in by_role.items()}}
         return TaskResult(metrics=metrics, per_sample=per_sample, tables=tables, notes=notes)
@@ -552,18 +568,32 @@ class MIntRec2(Task):
         """DOC open-set predictions for the evaluated rows (None without fitting outputs)."""
         if not fits:
             return None
-        pred = np.full(logits.shape[0], mr.UNK_ID, dtype=np.int64)
+        preds = {}
         docs = []
-        for fit_logits, fit_gold, idx in fits:
-            th = doc_fit(sigmoid(fit_logits), fit_gold, mr.NUM_INTENTS, self.doc_scale)
-            pred[idx] = self._doc_apply(sigmoid(logits[idx]), th)
-            docs.append(th)
+        for precision in (self.doc_precision,) + tuple(p for p in DOC_PRECISIONS if p != self.doc_precision):
+            pred = np.full(logits.shape[0], mr.UNK_ID, dtype=np.int64)
+            for fit_logits, fit_gold, idx in fits:
+                th = doc_fit(doc_probabilities(fit_logits, precision), fit_gold, mr.NUM_INTENTS, self.doc_scale)
+                pred[idx] = self._doc_apply(doc_probabilities(logits[idx], precision), th)
+                if precision == self.doc_precision:
+                    docs.append(th)
+            preds[precision] = pred
+        pred = preds[self.doc_precision]
+        other = next(p for p in DOC_PRECISIONS if p != self.doc_precision)
+        n_diff = int(np.sum(preds[other] != pred))
         t0 = docs[0]
         d0 = t0.as_dict()
         per_class = [{"intent": mr.INTENT_LABELS[c], "threshold": d0["threshold"][c], "sigma": d0["sigma"][c],
                       "mu": d0["mu"][c], "n_train": d0["n_train"][c]} for c in range(mr.NUM_INTENTS)]
         tables["doc_thresholds"] = {"per_class": per_class, "scale": t0.scale, "fitted_models": len(docs),
-                                    "note": "thresholds of the first fitted model" if len(docs) > 1 else ""}
+                                    "note": "thresholds of the first fitted model" if len(docs) > 1 else "",
+                                    "precision": self.doc_precision,
+                                    f"rows_predicted_otherwise_with_{other}": n_diff}
+        if n_diff:
+            notes.append(f"DOC: {n_diff} evaluated row(s) get another open-set prediction with doc_precision={other} "
+                         f"than with the {self.doc_precision} used here (float32 rounding of the sigmoid: logits above "
+                         "about 17 all give 1.0 and the first class wins the tie, or a probability lies within "
+                         "float32 rounding of its threshold; official = float32).")
         empty = [mr.INTENT_LABELS[c] for c in range(mr.NUM_INTENTS) if t0.n[c] == 0]
         if empty:
             notes.append(f"DOC: no training row for {len(empty)} intent(s) (e.g. {empty[0]}); their threshold is "
