@@ -62,6 +62,9 @@ class Adapter:
     served: ClassVar[bool] = False
     #: constructor arguments that cannot change an answer (left out of the cache key)
     runtime_args: ClassVar[frozenset[str]] = frozenset()
+    #: argument aliases (``{"name": "model"}``): an alias given for its canonical argument is recorded
+    #: under the canonical name, so both spellings share one cache key
+    aliases: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any):
         """Wrap each subclass's own ``__init__`` so that its bound arguments are recorded."""
@@ -229,6 +232,11 @@ def _recording(init: Callable) -> Callable:
                         recorded[name] = list(value)
                     else:
                         recorded[name] = value
+                for alias, canonical in type(self).aliases.items():
+                    if recorded.get(alias) is not None and recorded.get(canonical) in (None, recorded[alias]):
+                        recorded[canonical] = recorded.pop(alias)
+                    elif recorded.get(alias) is None:
+                        recorded.pop(alias, None)
                 self.__dict__["_bound_args"] = recorded
         init(self, *args, **kwargs)
 

@@ -265,3 +265,16 @@ def test_a_subclass_records_its_own_arguments_not_its_parents_call():
 
     c = Child(depth=3, label="x")
     assert c.model_args == {"depth": 3, "label": "x"}
+
+
+def test_an_alias_and_its_canonical_argument_share_one_cache_key():
+    class Aliased(Adapter):
+        name, aliases = "aliased", {"name": "model"}
+
+        def __init__(self, model: str | None = None, name: str | None = None):
+            super().__init__()
+
+    by_alias, by_model = Aliased(name="resnet18"), Aliased(model="resnet18")
+    assert by_alias.model_args == by_model.model_args == {"model": "resnet18"}
+    assert by_alias.fingerprint() == by_model.fingerprint() != Aliased(model="resnet34").fingerprint()
+    assert Aliased(model="a", name="b").model_args == {"model": "a", "name": "b"}  # left for the adapter to refuse

@@ -158,6 +158,8 @@ class TorchvisionClassifier(Adapter):
     ``preprocess("image")`` is a picklable torchvision ``Compose``.
     """
 
+    aliases = {"name": "model"}
+
     version = "1"
     description = ("torchvision image classifiers (random, local state_dict, or torchvision weights); detection and "
                    "segmentation builders resolve to torchvision-detection / torchvision-segmentation")

@@ -111,6 +111,8 @@ def _build(arch: str, kind: str, enum: Any, kwargs: dict) -> Any:
 class _TorchvisionDense(Adapter):
     """Weights handling shared by the detector and the segmenter."""
 
+    aliases = {"name": "model"}
+
     def _init_weights(self, arch: str, weights: str) -> None:
         self.arch = arch
         self._weights_kind, self._weights_enum, self._weights_path = _weights_spec(weights, arch)
