@@ -202,3 +202,111 @@ def test_resize_nearest_matches_torch():
         ref = torch.nn.functional.interpolate(torch.as_tensor(a, dtype=torch.float32)[None, None], size=dst,
                                               mode="nearest")[0, 0].to(torch.int64).numpy()
         assert np.array_equal(resize_nearest(a, dst), ref)
+
+
+# --------------------------------------------------------------------------- invalid_gt="mmseg"
+
+
+def mmseg_intersect_and_union(pred_label, label, num_classes, ignore_index):
+    """mmseg IoUMetric.intersect_and_union (mmseg 1.x; 0.x computes the same), transcribed."""
+    import torch
+
+    mask = label != ignore_index
+    pred_label = pred_label[mask]
+    label = label[mask]
+    intersect = pred_label[pred_label == label]
+    area_intersect = torch.histc(intersect.float(), bins=num_classes, min=0, max=num_classes - 1)
+    area_pred_label = torch.histc(pred_label.float(), bins=num_classes, min=0, max=num_classes - 1)
+    area_label = torch.histc(label.float(), bins=num_classes, min=0, max=num_classes - 1)
+    area_union = area_pred_label + area_label - area_intersect
+    return area_intersect, area_union, area_pred_label, area_label
+
+
+MMSEG_GT = np.array([[0, 1, 5], [2, 255, 7]])
+MMSEG_PRED = np.array([[0, 2, 0], [2, 1, 7]])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_invalid_gt_mmseg_by_hand(backend):
+    # C = 3, ignore 255. Pixels with gt != 255 (gt, pred): (0, 0) (1, 2) (5, 0) (2, 2) (7, 7).
+    # area_pred_label = histogram of pred {0, 2, 0, 2, 7} over [0, 2] = [2, 0, 2] (7 outside);
+    # area_label = histogram of gt {0, 1, 5, 2, 7} = [1, 1, 1] (5 and 7 outside);
+    # area_intersect = histogram of pred where pred == gt {0, 2, 7} = [1, 0, 1] (7 outside);
+    # union = [2 + 1 - 1, 0 + 1 - 0, 2 + 1 - 1] = [2, 1, 2]; IoU = [1/2, 0, 1/2]; Acc = I/L = [1, 0, 1]
+    import torch
+
+    conv = torch.as_tensor if backend == "torch" else np.asarray
+    cm = ConfusionMatrix(3, invalid_gt="mmseg")
+    cm.update(conv(MMSEG_PRED), conv(MMSEG_GT))
+    assert cm.device == ("cpu" if backend == "torch" else "numpy")
+    assert cm.n_invalid_gt_pixels == 2
+    assert cm.invalid_gt_predictions_numpy().tolist() == [1, 0, 0, 1]  # pred 0 at gt 5; pred 7 (outside) at gt 7
+    sc = cm.compute()
+    assert sc.iou == [0.5, 0.0, 0.5] and sc.mIoU == pytest.approx(1 / 3)
+    assert sc.acc == [1.0, 0.0, 1.0] and sc.mAcc == pytest.approx(2 / 3) and sc.aAcc == pytest.approx(2 / 3)
+    precision = cm.compute(acc="precision").acc  # I/P with P = [2, 0, 2]: class 1 undefined
+    assert precision[0] == precision[2] == 0.5 and math.isnan(precision[1])
+    # mmseg's own code on the same pair
+    i, u, p, lab = mmseg_intersect_and_union(torch.as_tensor(MMSEG_PRED), torch.as_tensor(MMSEG_GT), 3, 255)
+    assert i.tolist() == [1, 0, 1] and u.tolist() == [2, 1, 2] and p.tolist() == [2, 0, 2] and lab.tolist() == [1, 1, 1]
+    # invalid_gt="ignore" drops the two pixels instead: P = [1, 0, 2], union [1, 1, 2], IoU [1, 0, 1/2]
+    lenient = ConfusionMatrix(3, invalid_gt="ignore")
+    lenient.update(conv(MMSEG_PRED), conv(MMSEG_GT))
+    assert lenient.n_invalid_gt_pixels == 2 and lenient.invalid_gt_predictions_numpy().tolist() == [0, 0, 0, 0]
+    assert lenient.compute().iou == [1.0, 0.0, 0.5] and lenient.compute().mIoU == pytest.approx(0.5)
+    with pytest.raises(LabelValueError, match="values 5, 7 are outside the classes 0..2"):
+        ConfusionMatrix(3).update(conv(MMSEG_PRED), conv(MMSEG_GT))
+
+
+@pytest.mark.parametrize("reduce_zero", [False, True])
+def test_invalid_gt_mmseg_equals_mmseg_code_streamed_on_both_backends(reduce_zero):
+    import torch
+
+    rng = np.random.default_rng(3)
+    c = 6
+    numpy_cm = ConfusionMatrix(c, reduce_zero_label=reduce_zero, invalid_gt="mmseg")
+    torch_cm = ConfusionMatrix(c, reduce_zero_label=reduce_zero, invalid_gt="mmseg")
+    totals = [torch.zeros(c, dtype=torch.float64) for _ in range(4)]
+    for _ in range(5):
+        gt = rng.integers(0, c + 3, (16, 20))  # c, c+1, c+2: outside the classes
+        gt[rng.random(gt.shape) < 0.1] = 255
+        pred = rng.integers(0, c + 2, (16, 20))  # also predictions outside [0, c)
+        pred = np.where(rng.random(pred.shape) < 0.4, gt, pred)  # some agreement, also at invalid gt values
+        numpy_cm.update(pred, gt)
+        torch_cm.update(torch.as_tensor(pred), torch.as_tensor(gt))
+        g = reduce_zero_label(gt) if reduce_zero else gt
+        for t, a in zip(totals, mmseg_intersect_and_union(torch.as_tensor(pred), torch.as_tensor(g), c, 255)):
+            t += a.double()
+    assert np.array_equal(numpy_cm.to_numpy(), torch_cm.to_numpy())
+    assert np.array_equal(numpy_cm.invalid_gt_predictions_numpy(), torch_cm.invalid_gt_predictions_numpy())
+    assert numpy_cm.n_invalid_gt_pixels == torch_cm.n_invalid_gt_pixels > 0
+    i, u, p, lab = (t.numpy() for t in totals)
+    for cm in (numpy_cm, torch_cm):
+        sc = cm.compute(absent_policy="nan")
+        assert sc.iou == pytest.approx((i / u).tolist(), abs=1e-15)  # mmseg total_area_to_metrics
+        assert sc.acc == pytest.approx((i / lab).tolist(), abs=1e-15)
+        assert sc.aAcc == pytest.approx(i.sum() / lab.sum(), abs=1e-15)
+        assert cm.compute(acc="precision").acc == pytest.approx((i / p).tolist(), abs=1e-15)
+    # the other policies give other numbers on the same data (the predictions at invalid gt count nowhere)
+    ign = ConfusionMatrix(c, reduce_zero_label=reduce_zero, invalid_gt="ignore")
+    ign.matrix = numpy_cm.to_numpy().copy()
+    assert not np.allclose(ign.compute(absent_policy="nan").iou, numpy_cm.compute(absent_policy="nan").iou)
+
+
+def test_invalid_gt_mmseg_state_round_trips_and_merges():
+    a, b = ConfusionMatrix(3, invalid_gt="mmseg"), ConfusionMatrix(3, invalid_gt="mmseg")
+    a.update(MMSEG_PRED, MMSEG_GT)
+    b.update(MMSEG_PRED[:, :2], MMSEG_GT[:, :2])
+    back = ConfusionMatrix.from_state_dict(json.loads(json.dumps(a.state_dict())))
+    assert back.invalid_gt == "mmseg" and back.invalid_gt_predictions_numpy().tolist() == [1, 0, 0, 1]
+    assert back.compute().iou == a.compute().iou and back.n_invalid_gt_pixels == 2
+    a.merge(b)
+    assert a.invalid_gt_predictions_numpy().tolist() == [1, 0, 0, 1] and a.n_invalid_gt_pixels == 2
+    with pytest.raises(ValueError, match="conventions"):
+        a.merge(ConfusionMatrix(3, invalid_gt="ignore"))
+    with pytest.raises(ValueError, match="expected one of"):
+        ConfusionMatrix(3, invalid_gt="drop")
+    # restrict_pairs (the SEA protocol, scikit-learn labels=) scores only pixels whose gt is a class
+    restricted = a.compute(eval_classes=[0, 1, 2], restrict_pairs=True)
+    assert restricted.iou == ConfusionMatrix.from_state_dict(
+        {**a.state_dict(), "invalid_gt": "ignore"}).compute(eval_classes=[0, 1, 2], restrict_pairs=True).iou

@@ -194,6 +194,54 @@ def test_label_values_outside_the_classes_are_reported(tmp_path):
         run("fmb", sample=False, data_root=tmp_path)
 
 
+class _IgnoredAsOne(Adapter):
+    """Answers the gold map (reference) with class 1 wherever the reference holds the ignore index."""
+
+    name = "seg_ignored_as_one"
+
+    def segment(self, batch):
+        return [np.where(np.asarray(r) == 255, 1, np.asarray(r)) for r in batch.references]
+
+
+def test_invalid_gt_option_counts_as_mmseg_does_or_drops(tmp_path):
+    root = _fmb_copy(tmp_path)
+    lab = root / "test" / "Label" / "00004.png"
+    arr = read_label_map(lab).copy()
+    arr[5, 5] = 20
+    Image.fromarray(arr).save(lab)
+    # by hand: every valid gt pixel is predicted right; the gt-20 pixel (the reference holds 255 there)
+    # is predicted 1. mmseg: no gt area, no intersection, but one more predicted pixel of class 1, so
+    # IoU_1 = L_1 / (L_1 + 1) and every other present class has IoU 1; aAcc = 1 (intersections / gt areas)
+    labels = [read_label_map(p) for p in sorted((root / "test" / "Label").glob("*.png"))]
+    gt_area = np.bincount(np.concatenate([g[g < 15].ravel() for g in labels]), minlength=15)
+    assert gt_area[1] > 0
+    iou = {c: 1.0 for c in range(15) if gt_area[c]}
+    iou[1] = gt_area[1] / (gt_area[1] + 1)
+    t = run("fmb", model=_IgnoredAsOne(), sample=False, data_root=tmp_path, task_args="invalid_gt=mmseg").doc[
+        "tasks"]["fmb"]
+    assert t["config"]["invalid_gt"] == "mmseg" and "intersect_and_union" in t["config"]["invalid_gt_meaning"]
+    assert t["tables"]["n_invalid_gt_pixels"] == 1
+    counts = t["tables"]["invalid_gt_predictions"]["counts"]
+    assert counts[1] == 1 and sum(counts) == 1 and len(counts) == 16
+    per_class = {r["index"]: r["IoU"] for r in t["tables"]["per_class"]}
+    assert per_class[1] == pytest.approx(iou[1], abs=1e-15) and per_class[1] < 1.0
+    assert t["metrics"]["mIoU"]["value"] == pytest.approx(np.mean(list(iou.values())), abs=1e-15)
+    assert t["metrics"]["aAcc"]["value"] == 1.0 and t["metrics"]["mAcc"]["value"] == 1.0
+    assert t["metrics"]["mIoU_fmb13_sea"]["value"] == 1.0  # gt 20 is no SEA class: that pixel is not scored
+    assert any("1 gt pixel(s) hold values outside the classes 0..14" in n and "invalid_gt=mmseg" in n
+               for n in t["notes"])
+    t = run("fmb", model=_IgnoredAsOne(), sample=False, data_root=tmp_path, task_args="invalid_gt=ignore").doc[
+        "tasks"]["fmb"]
+    assert t["metrics"]["mIoU"]["value"] == 1.0 and t["tables"]["n_invalid_gt_pixels"] == 1
+    assert "invalid_gt_predictions" not in t["tables"] and t["config"]["invalid_gt"] == "ignore"
+    # the default stays an error, naming the option
+    with pytest.raises(TaskError, match=r"outside the classes 0..14 .*invalid_gt=mmseg"):
+        run("fmb", model=_IgnoredAsOne(), sample=False, data_root=tmp_path)
+    assert run("fmb").doc["tasks"]["fmb"]["config"]["invalid_gt"] == "error"
+    with pytest.raises(TaskError, match="invalid_gt='drop' is not one of"):
+        run("mfnet", task_args="invalid_gt=drop")
+
+
 def test_torchvision_segmenter_on_rgbt_scenes():
     res = run("fmb", model="torchvision", model_args="model=lraspp_mobilenet_v3_large,num_classes=15,modality=infrared")
     t = res.doc["tasks"]["fmb"]

@@ -15,10 +15,19 @@ Mmseg details kept exactly:
 * ``reduce_zero_label`` follows the uint8 arithmetic: gt 0 -> 255, then gt - 1, then 254 -> 255;
 * a class predicted but absent from the ground truth gets IoU 0 and **is** averaged.
 
-A **ground-truth** value outside ``[0, C)`` that is not ``ignore_index`` is a data error: ``update``
-raises :class:`LabelValueError` naming the values (mmseg would silently count such pixels only as
-predictions; HF would drop them), unless ``invalid_gt="ignore"`` is chosen, which drops them and
-counts them in ``n_invalid_gt_pixels``.
+A **ground-truth** value outside ``[0, C)`` that is not ``ignore_index`` is a data error. What to do
+with it is the ``invalid_gt`` policy (:data:`INVALID_GT_POLICIES`), and every policy counts such
+pixels in ``n_invalid_gt_pixels``:
+
+* ``error`` (default): ``update`` raises :class:`LabelValueError` naming the values;
+* ``ignore``: the pixels are dropped (as HF ``evaluate`` drops them);
+* ``mmseg``: what mmseg's ``intersect_and_union`` does. It masks out only ``ignore_index``, then
+  takes ``torch.histc(..., bins=C, min=0, max=C-1)`` of the prediction (``area_pred_label``), of the
+  gt (``area_label``) and of the prediction where prediction == gt (``area_intersect``); histc
+  leaves values outside ``[0, C-1]`` out. So such a pixel adds nothing to ``L`` or ``I`` but still
+  adds its prediction to ``P`` (a false positive of the predicted class, raising that class's union).
+  The state keeps those predictions in ``invalid_gt_predictions`` (``C + 1`` counts, the last one
+  = predictions outside ``[0, C)``, which count nowhere), beside the matrix.
 
 :class:`ConfusionMatrix` is a torchmetrics-style state (``update`` / ``compute`` / ``reset`` /
 ``merge``): memory is one ``C x (C+1)`` int64 matrix whatever the number of images. Given torch
@@ -43,6 +52,10 @@ ABSENT_POLICIES = ("skip", "zero", "nan")
 """How a class with no gt and no prediction (IoU 0/0) enters the mean: ``skip`` (mmseg, HF,
 torchmetrics >= 1.0: left out), ``zero`` (RTFNet's ``np.mean(np.nan_to_num(iou))``), ``nan`` (plain
 ``np.mean``: the mean becomes NaN)."""
+
+INVALID_GT_POLICIES = ("error", "ignore", "mmseg")
+"""Ground-truth values outside ``[0, C)`` that are not the ignore index: ``error`` (default: a data
+error), ``ignore`` (dropped), ``mmseg`` (mmseg ``intersect_and_union``: counted only as predictions)."""
 
 ACC_KINDS = ("recall", "precision")
 """Per-class accuracy: ``recall`` = I/L (mmseg mAcc), ``precision`` = I/P (what SegMiF prints as ACC)."""
@@ -158,14 +171,16 @@ class ConfusionMatrix:
     torch; ``compute(...)`` returns :class:`SegmentationScores`. ``merge`` adds another state (for
     data-parallel shards); ``state_dict`` / ``from_state_dict`` round-trip it as plain JSON.
     ``reduce_zero_label`` applies to the gt only; predictions must already be in the reduced space.
+    ``invalid_gt`` (:data:`INVALID_GT_POLICIES`): what a gt value outside ``[0, C)`` that is not the
+    ignore index does (see the module docstring).
     """
 
     def __init__(self, num_classes: int, ignore_index: int | None = IGNORE_INDEX,
                  reduce_zero_label: bool = False, invalid_gt: str = "error"):
         if int(num_classes) < 1:
             raise ValueError(f"num_classes must be positive, got {num_classes}")
-        if invalid_gt not in ("error", "ignore"):
-            raise ValueError(f"invalid_gt={invalid_gt!r}: expected 'error' or 'ignore'")
+        if invalid_gt not in INVALID_GT_POLICIES:
+            raise ValueError(f"invalid_gt={invalid_gt!r}: expected one of {INVALID_GT_POLICIES}")
         self.num_classes = int(num_classes)
         self.ignore_index = None if ignore_index is None else int(ignore_index)
         self.reduce_zero_label = bool(reduce_zero_label)
@@ -176,6 +191,8 @@ class ConfusionMatrix:
         """Empty the state."""
         c = self.num_classes
         self.matrix: Any = np.zeros((c, c + 1), dtype=np.int64)
+        #: predictions at gt pixels outside [0, C) (not ignored), by predicted class; last = outside [0, C)
+        self.invalid_gt_predictions: Any = np.zeros(c + 1, dtype=np.int64)
         self.n_images = 0
         self.n_invalid_gt_pixels = 0
 
@@ -188,7 +205,7 @@ class ConfusionMatrix:
         """Add one image (or a stack of images) to the matrix.
 
         Raises ``ValueError`` when shapes differ, and :class:`LabelValueError` for gt values outside
-        ``[0, C)`` that are not the ignore index (unless ``invalid_gt="ignore"``).
+        ``[0, C)`` that are not the ignore index (under ``invalid_gt="error"``).
         """
         if _is_torch(pred) or _is_torch(label):
             self._update_torch(pred, label)
@@ -203,10 +220,14 @@ class ConfusionMatrix:
         g = reduce_zero_label(g) if self.reduce_zero_label else g.astype(np.int64, copy=False)
         valid = np.ones(g.shape, dtype=bool) if self.ignore_index is None else (g != self.ignore_index)
         bad = valid & ((g < 0) | (g >= c))
+        extra = None
         if bad.any():
             if self.invalid_gt == "error":
                 raise LabelValueError(np.unique(g[bad]).tolist(), c, self.ignore_index)
             self.n_invalid_gt_pixels += int(bad.sum())
+            if self.invalid_gt == "mmseg":
+                pb = p[bad].astype(np.int64, copy=False)
+                extra = np.bincount(np.where((pb < 0) | (pb >= c), c, pb), minlength=c + 1)
             valid &= ~bad
         gv = g[valid]
         pv = p[valid].astype(np.int64, copy=False)
@@ -216,8 +237,12 @@ class ConfusionMatrix:
             import torch
 
             self.matrix += torch.as_tensor(counts, device=self.matrix.device)
+            if extra is not None:
+                self.invalid_gt_predictions += torch.as_tensor(extra, device=self.matrix.device)
         else:
             self.matrix += counts
+            if extra is not None:
+                self.invalid_gt_predictions += extra
         self.n_images += 1 if p.ndim <= 2 else int(np.prod(p.shape[:-2]))
 
     def _update_torch(self, pred: Any, label: Any) -> None:
@@ -232,6 +257,7 @@ class ConfusionMatrix:
             raise ValueError(f"label maps must be integer tensors, got prediction {p.dtype} and label {g.dtype}")
         if not _is_torch(self.matrix) or self.matrix.device != dev:
             self.matrix = torch.as_tensor(np.asarray(self.to_numpy()), device=dev)
+            self.invalid_gt_predictions = torch.as_tensor(self.invalid_gt_predictions_numpy(), device=dev)
         c = self.num_classes
         g = reduce_zero_label(g) if self.reduce_zero_label else g.to(torch.int64)
         valid = torch.ones_like(g, dtype=torch.bool) if self.ignore_index is None else (g != self.ignore_index)
@@ -240,6 +266,10 @@ class ConfusionMatrix:
             if self.invalid_gt == "error":
                 raise LabelValueError(torch.unique(g[bad]).cpu().tolist(), c, self.ignore_index)
             self.n_invalid_gt_pixels += int(bad.sum())
+            if self.invalid_gt == "mmseg":
+                pb = p[bad].to(torch.int64)
+                pb = torch.where((pb < 0) | (pb >= c), torch.full_like(pb, c), pb)
+                self.invalid_gt_predictions += torch.bincount(pb, minlength=c + 1)
             valid &= ~bad
         gv = g[valid]
         pv = p[valid].to(torch.int64)
@@ -249,16 +279,19 @@ class ConfusionMatrix:
 
     def merge(self, other: "ConfusionMatrix") -> "ConfusionMatrix":
         """Add ``other``'s counts (same class count and conventions) into this state; returns self."""
-        if (other.num_classes, other.ignore_index, other.reduce_zero_label) != (
-                self.num_classes, self.ignore_index, self.reduce_zero_label):
+        if (other.num_classes, other.ignore_index, other.reduce_zero_label, other.invalid_gt) != (
+                self.num_classes, self.ignore_index, self.reduce_zero_label, self.invalid_gt):
             raise ValueError("cannot merge confusion matrices with different class counts or conventions")
         mine = self.to_numpy() + other.to_numpy()
+        extra = self.invalid_gt_predictions_numpy() + other.invalid_gt_predictions_numpy()
         if _is_torch(self.matrix):
             import torch
 
             self.matrix = torch.as_tensor(mine, device=self.matrix.device)
+            self.invalid_gt_predictions = torch.as_tensor(extra, device=self.matrix.device)
         else:
             self.matrix = mine
+            self.invalid_gt_predictions = extra
         self.n_images += other.n_images
         self.n_invalid_gt_pixels += other.n_invalid_gt_pixels
         return self
@@ -269,29 +302,43 @@ class ConfusionMatrix:
             return self.matrix.detach().cpu().numpy().astype(np.int64)
         return self.matrix
 
+    def invalid_gt_predictions_numpy(self) -> np.ndarray:
+        """``invalid_gt_predictions`` as int64 numpy (all zero unless ``invalid_gt="mmseg"``)."""
+        v = self.invalid_gt_predictions
+        return v.detach().cpu().numpy().astype(np.int64) if _is_torch(v) else v
+
     def state_dict(self) -> dict:
         """Plain-JSON state: conventions, counts and the matrix as nested lists."""
         return {"num_classes": self.num_classes, "ignore_index": self.ignore_index,
-                "reduce_zero_label": self.reduce_zero_label, "n_images": self.n_images,
-                "n_invalid_gt_pixels": self.n_invalid_gt_pixels, "matrix": self.to_numpy().tolist()}
+                "reduce_zero_label": self.reduce_zero_label, "invalid_gt": self.invalid_gt,
+                "n_images": self.n_images, "n_invalid_gt_pixels": self.n_invalid_gt_pixels,
+                "matrix": self.to_numpy().tolist(),
+                "invalid_gt_predictions": self.invalid_gt_predictions_numpy().tolist()}
 
     @classmethod
     def from_state_dict(cls, state: dict) -> "ConfusionMatrix":
         """Inverse of :meth:`state_dict`; validates the matrix shape."""
-        cm = cls(state["num_classes"], state.get("ignore_index", IGNORE_INDEX), state.get("reduce_zero_label", False))
+        cm = cls(state["num_classes"], state.get("ignore_index", IGNORE_INDEX), state.get("reduce_zero_label", False),
+                 state.get("invalid_gt", "error"))
         m = np.asarray(state["matrix"], dtype=np.int64)
         if m.shape != (cm.num_classes, cm.num_classes + 1):
             raise ValueError(f"state matrix has shape {m.shape}, expected {(cm.num_classes, cm.num_classes + 1)}")
         cm.matrix = m
+        v = np.asarray(state.get("invalid_gt_predictions", np.zeros(cm.num_classes + 1)), dtype=np.int64)
+        if v.shape != (cm.num_classes + 1,):
+            raise ValueError(f"state invalid_gt_predictions has shape {v.shape}, expected {(cm.num_classes + 1,)}")
+        cm.invalid_gt_predictions = v
         cm.n_images = int(state.get("n_images", 0))
         cm.n_invalid_gt_pixels = int(state.get("n_invalid_gt_pixels", 0))
         return cm
 
     def compute(self, eval_classes: Sequence[int] | None = None, restrict_pairs: bool = False,
                 absent_policy: str = "skip", acc: str = "recall") -> "SegmentationScores":
-        """Scores from the accumulated matrix (see :func:`scores_from_matrix`)."""
+        """Scores from the accumulated matrix (see :func:`scores_from_matrix`; under
+        ``invalid_gt="mmseg"`` the predictions at invalid gt pixels join the predicted areas)."""
+        extra = self.invalid_gt_predictions_numpy() if self.invalid_gt == "mmseg" else None
         return scores_from_matrix(self.to_numpy(), eval_classes=eval_classes, restrict_pairs=restrict_pairs,
-                                  absent_policy=absent_policy, acc=acc)
+                                  absent_policy=absent_policy, acc=acc, invalid_gt_predictions=extra)
 
 
 # --------------------------------------------------------------------------- scores
@@ -336,13 +383,16 @@ def _mean(values: np.ndarray, policy: str) -> float:
 
 def scores_from_matrix(matrix: np.ndarray, eval_classes: Sequence[int] | None = None,
                        restrict_pairs: bool = False, absent_policy: str = "skip",
-                       acc: str = "recall") -> SegmentationScores:
+                       acc: str = "recall", invalid_gt_predictions: Sequence[int] | None = None
+                       ) -> SegmentationScores:
     """aAcc, mAcc, mIoU and per-class IoU / accuracy from a ``(C, C+1)`` (or ``(C, C)``) matrix.
 
     ``eval_classes``: classes reported and averaged (default all). ``restrict_pairs``: score only
     pixels whose gt and prediction are both in ``eval_classes`` (sub-matrix). ``absent_policy`` in
     :data:`ABSENT_POLICIES`, ``acc`` in :data:`ACC_KINDS`. ``aAcc`` is over all classes of the
-    (possibly restricted) matrix.
+    (possibly restricted) matrix. ``invalid_gt_predictions`` (``invalid_gt="mmseg"``): predictions
+    at gt pixels outside the classes, added to the predicted areas P only (their gt is in no class,
+    so ``restrict_pairs`` leaves them out, as scikit-learn's ``labels=`` does).
     """
     if absent_policy not in ABSENT_POLICIES:
         raise ValueError(f"absent_policy={absent_policy!r}: expected one of {ABSENT_POLICIES}")
@@ -365,6 +415,11 @@ def scores_from_matrix(matrix: np.ndarray, eval_classes: Sequence[int] | None = 
         inter_all = np.diag(m[:, :c]).astype(np.float64)
         gt_all = m.sum(axis=1).astype(np.float64)
         pred_all = m[:, :c].sum(axis=0).astype(np.float64)
+        if invalid_gt_predictions is not None:
+            extra = np.asarray(invalid_gt_predictions, dtype=np.int64)
+            if extra.shape not in ((c,), (c + 1,)):
+                raise ValueError(f"invalid_gt_predictions must have {c} or {c + 1} counts, got shape {extra.shape}")
+            pred_all = pred_all + extra[:c].astype(np.float64)
         total_i, total_l = inter_all.sum(), gt_all.sum()
         inter, gt_area, pred_area = inter_all[classes], gt_all[classes], pred_all[classes]
     union = gt_area + pred_area - inter

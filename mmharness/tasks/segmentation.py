@@ -29,9 +29,14 @@ Tasks and protocols (the preset is named in ``config``, ``protocol`` and ``table
 
 Common options: ``absent_policy`` (``skip`` = mmseg default; ``zero`` / ``nan`` = RTFNet's prints),
 ``acc`` (``recall`` = mmseg mAcc; ``precision`` = what SegMiF prints as ACC), ``modalities`` (RGB-T
-tasks: ``rgb+infrared`` default, or ``rgb`` / ``infrared`` for single-modality baselines).
+tasks: ``rgb+infrared`` default, or ``rgb`` / ``infrared`` for single-modality baselines),
+``invalid_gt`` (gt values outside the classes and not the ignore index: ``error`` default, ``ignore``
+drops those pixels, ``mmseg`` counts them as mmseg's ``intersect_and_union`` does: not in the gt
+areas, but their predictions are false positives of the predicted class; the count and, under
+``mmseg``, those predictions are recorded in the tables).
 Bad data (label size differing from the image, label values outside the classes and not the ignore
-index) stops the run naming the file, or is skipped and counted with ``--on-error skip``.
+index under ``invalid_gt=error``) stops the run naming the file, or is skipped and counted with
+``--on-error skip``.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from ..loaders.segmentation import (
 from ..metrics.segmentation import (
     ABSENT_POLICIES,
     ACC_KINDS,
+    INVALID_GT_POLICIES,
     PRESETS,
     ConfusionMatrix,
     LabelValueError,
@@ -107,11 +113,13 @@ class _SegTask(Task):
     stream_responses: ClassVar[bool] = True
     protocol_base: ClassVar[str] = ""
 
-    def __init__(self, absent_policy: str = "skip", acc: str = "recall"):
+    def __init__(self, absent_policy: str = "skip", acc: str = "recall", invalid_gt: str = "error"):
         _choice(self.name, "absent_policy", absent_policy, ABSENT_POLICIES)
         _choice(self.name, "acc", acc, ACC_KINDS)
+        _choice(self.name, "invalid_gt", invalid_gt, INVALID_GT_POLICIES)
         self.absent_policy = absent_policy
         self.acc = acc
+        self.invalid_gt = invalid_gt
         self.records: list[SegRecord] = []
         self.preset: SegPreset = PRESETS["fmb15"]
         self.classes: tuple[str, ...] = ()
@@ -124,6 +132,7 @@ class _SegTask(Task):
         return {"preset": self.preset.name, "num_classes": self.preset.num_classes,
                 "ignore_index": self.preset.ignore_index, "reduce_zero_label": self.preset.reduce_zero_label,
                 "inputs": list(self.inputs), "absent_policy": self.absent_policy, "acc": self.acc,
+                "invalid_gt": self.invalid_gt, "invalid_gt_meaning": _INVALID_GT_MEANING[self.invalid_gt],
                 "prediction_resize": "nearest (label maps); adapters upsample logits bilinearly to the input size",
                 **self._extra_config()}
 
@@ -170,15 +179,22 @@ class _SegTask(Task):
         """The gold map in the label space the model predicts in (``reduce_zero_label`` applied)."""
         return reduce_zero_label(label) if self.preset.reduce_zero_label else label.astype(np.int64)
 
-    def _check_values(self, rec: SegRecord, label_model: np.ndarray) -> None:
+    def _invalid(self, label_model: np.ndarray) -> np.ndarray:
+        """Mask of gt pixels outside the classes that are not the ignore index."""
         c, ign = self.preset.num_classes, self.preset.ignore_index
         valid = label_model != ign if ign is not None else np.ones(label_model.shape, bool)
-        bad = valid & ((label_model < 0) | (label_model >= c))
-        if bad.any():
+        return valid & ((label_model < 0) | (label_model >= c))
+
+    def _check_values(self, rec: SegRecord, label_model: np.ndarray) -> None:
+        c, ign = self.preset.num_classes, self.preset.ignore_index
+        bad = self._invalid(label_model)
+        if bad.any() and self.invalid_gt == "error":
             vals = np.unique(label_model[bad]).tolist()
             shift = " after reduce_zero_label (k -> k-1)" if self.preset.reduce_zero_label else ""
             raise LabelMapError(f"label map {rec.label} has values {vals[:10]}{shift} outside the classes "
-                                f"0..{c - 1} of preset {self.preset.name!r} and not the ignore index {ign}")
+                                f"0..{c - 1} of preset {self.preset.name!r} and not the ignore index {ign} (to "
+                                "score such pixels anyway: --task-args invalid_gt=mmseg, as mmseg counts them, or "
+                                "invalid_gt=ignore)")
 
     # ---------------------------------------------------------------- request
     def request(self, sample: Sample) -> SegmentRequest:
@@ -196,6 +212,8 @@ class _SegTask(Task):
                                     "the size of their image")
         ref = self.model_space(label)
         self._check_values(rec, ref)
+        if self.invalid_gt != "error" and self.preset.ignore_index is not None:
+            ref = np.where(self._invalid(ref), self.preset.ignore_index, ref)  # references stay in the contract
         images = {name: image_ref(name, paths[name]) for name in self.inputs}
         return SegmentRequest(images=images, num_classes=self.preset.num_classes, ignore_index=self.preset.ignore_index,
                               reference=ref.astype(np.int32))
@@ -205,7 +223,8 @@ class _SegTask(Task):
               ctx: ScoreContext) -> TaskResult:
         """Fold each response into the confusion matrix (one gold map in memory at a time), then
         compute the preset's scores and the derived presets (see the module docstring)."""
-        cm = ConfusionMatrix(self.preset.num_classes, self.preset.ignore_index, self.preset.reduce_zero_label)
+        cm = ConfusionMatrix(self.preset.num_classes, self.preset.ignore_index, self.preset.reduce_zero_label,
+                             invalid_gt=self.invalid_gt)
         per_sample: list[dict] = []
         n_resized = 0
         n = 0
@@ -230,6 +249,7 @@ class _SegTask(Task):
                 raise TaskError(f"task {self.name!r}, sample {s.id}: {rec.label}: {e}") from None
             g = self.model_space(label)
             valid = g != self.preset.ignore_index if self.preset.ignore_index is not None else np.ones(g.shape, bool)
+            valid &= ~self._invalid(g)  # no such pixel under invalid_gt=error; no gt class otherwise
             nv = int(valid.sum())
             per_sample.append({"pixel_acc": float((pred[valid] == g[valid]).mean()) if nv else None,
                                "n_pixels": nv, "resized": resized})
@@ -255,16 +275,34 @@ class _SegTask(Task):
             "derived_presets": derived,
             "n_images": cm.n_images,
             "n_predictions_resized": n_resized,
+            "n_invalid_gt_pixels": cm.n_invalid_gt_pixels,
         }
+        if self.invalid_gt == "mmseg":
+            tables["invalid_gt_predictions"] = {
+                "meaning": "predictions at gt pixels outside the classes (not the ignore index): predicted class "
+                           "0..C-1, then C = prediction outside [0, C); counted in the predicted areas (mmseg)",
+                "counts": cm.invalid_gt_predictions_numpy().tolist()}
         notes = [f"preset {self.preset.name}: {self.preset.source}. Fractions (x100 for percent).",
                  f"{len(main.averaged)} of {len(main.classes)} classes averaged (absent_policy={self.absent_policy}"
                  "; a class absent from both gt and prediction is left out under 'skip')."]
         if n_resized:
             notes.append(f"{n_resized} prediction(s) had another size than their label map and were resized to it "
                          "with nearest-neighbour (label maps are never interpolated otherwise).")
+        if cm.n_invalid_gt_pixels:
+            notes.append(f"{cm.n_invalid_gt_pixels} gt pixel(s) hold values outside the classes 0.."
+                         f"{self.preset.num_classes - 1} and not the ignore index: invalid_gt={self.invalid_gt} "
+                         f"({_INVALID_GT_MEANING[self.invalid_gt]}).")
         if self.absent_policy != "skip" or self.acc != "recall":
             notes.append("non-default absent_policy / acc: not comparable with mmseg-style tables")
         return TaskResult(metrics=metrics, per_sample=per_sample, tables=tables, notes=notes)
+
+
+_INVALID_GT_MEANING = {
+    "error": "a gt value outside the classes and not the ignore index stops the run (data error)",
+    "ignore": "such gt pixels are dropped (HF evaluate); not mmseg's count",
+    "mmseg": "such gt pixels are in no gt area and no intersection, but their predictions count in the predicted "
+             "areas, i.e. as false positives (mmseg intersect_and_union, which masks only the ignore index)",
+}
 
 
 def _choice(task: str, key: str, value: str, allowed) -> None:
@@ -292,8 +330,9 @@ class FMB(_SegTask):
     protocol_base = "FMB (SegMiF/MRFS evaluation, dataset-level confusion matrix)"
 
     def __init__(self, protocol: str = "fmb15", split: str = "test", label_source: str = "index",
-                 modalities: str = "rgb+infrared", absent_policy: str = "skip", acc: str = "recall"):
-        super().__init__(absent_policy=absent_policy, acc=acc)
+                 modalities: str = "rgb+infrared", absent_policy: str = "skip", acc: str = "recall",
+                 invalid_gt: str = "error"):
+        super().__init__(absent_policy=absent_policy, acc=acc, invalid_gt=invalid_gt)
         _choice(self.name, "protocol", protocol, _FMB_SHARED + ("fmb14",))
         _choice(self.name, "split", split, ("test", "train"))
         _choice(self.name, "label_source", label_source, ("index", "color"))
@@ -327,8 +366,8 @@ class MFNet(_SegTask):
     protocol_base = "MFNet (RTFNet compute_results, consider_unlabeled=True; dataset-level confusion matrix)"
 
     def __init__(self, split: str = "test", modalities: str = "rgb+infrared", absent_policy: str = "skip",
-                 acc: str = "recall"):
-        super().__init__(absent_policy=absent_policy, acc=acc)
+                 acc: str = "recall", invalid_gt: str = "error"):
+        super().__init__(absent_policy=absent_policy, acc=acc, invalid_gt=invalid_gt)
         _choice(self.name, "modalities", modalities, MODALITIES)
         self.preset = PRESETS["mfnet9"]
         self.split, self.modalities = split, modalities
@@ -362,8 +401,8 @@ class SemsegFolder(_SegTask):
     def __init__(self, images: str | None = None, labels: str | None = None, classes: str | None = None,
                  preset: str | None = None, ignore_index: int | None = None, reduce_zero_label: bool | None = None,
                  img_suffix: str = ".jpg", label_suffix: str = ".png", split_file: str | None = None,
-                 absent_policy: str = "skip", acc: str = "recall"):
-        super().__init__(absent_policy=absent_policy, acc=acc)
+                 absent_policy: str = "skip", acc: str = "recall", invalid_gt: str = "error"):
+        super().__init__(absent_policy=absent_policy, acc=acc, invalid_gt=invalid_gt)
         if preset is not None:
             _choice(self.name, "preset", preset, _SINGLE)
         self.images, self.labels_dir = images, labels
