@@ -63,28 +63,29 @@ def main(verbose: bool, debug: bool) -> None:
 
 @main.command()
 @click.option("--model", "-m", required=True, help="Adapter name (see `mmh adapters`).")
-@click.option("--model-args", "-a", default="", help="Adapter arguments: k=v,k2=v2.")
+@click.option("--model-args", "--model_args", "-a", default="", help="Adapter arguments: k=v,k2=v2.")
 @click.option("--tasks", "-t", required=True, help="Comma-separated task or group names (see `mmh tasks`).")
 @click.option("--task-args", default="", help="Task options: k=v,... (each task takes the keys it knows).")
-@click.option("--output", "-o", type=click.Path(file_okay=False), default="results", show_default=True,
+@click.option("--output", "--output_path", "-o", type=click.Path(file_okay=False), default="results", show_default=True,
               help="Directory for the results JSON (and per-sample logs).")
 @click.option("--data-root", type=click.Path(file_okay=False), envvar="MMH_DATA_ROOT",
               help="Root of the official data releases [env: MMH_DATA_ROOT]. Recorded in the results.")
 @click.option("--data-source", default=None, help="Force a loader (e.g. torchvision, binary, hf, png).")
 @click.option("--sample", is_flag=True, help="Run on the bundled sample data (flagged in the results).")
-@click.option("--batch-size", "-b", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", "--batch_size", "-b", default=32, show_default=True, type=click.IntRange(min=1))
 @click.option("--text-batch-size", default=None, type=click.IntRange(min=1),
               help="Batch size for prompt embeddings (zero-shot classifiers) [default: 256 on a GPU, 32 on a CPU].")
 @click.option("--num-workers", "-j", default=0, show_default=True, type=click.IntRange(min=0),
               help="DataLoader worker processes (decoding happens there).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N samples per task.")
+@click.option("--limit", type=float, default=None,
+              help="Only the first N samples per task, or a fraction of them (0 < F < 1, rounded up).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Response cache directory [default: the user cache dir].")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the response cache.")
-@click.option("--log-samples", is_flag=True, help="Write per-sample JSONL beside the results.")
+@click.option("--log-samples", "--log_samples", is_flag=True, help="Write per-sample JSONL beside the results.")
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
               help="On an undecodable input: stop, or skip it and count it in the results.")
 @click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(min=0),
@@ -105,8 +106,14 @@ def run(model, model_args, tasks, task_args, output, data_root, data_source, sam
         text_batch_size, num_workers, device, precision, limit, seed, cache_dir, no_cache,
         log_samples, on_error, bootstrap, includes, no_progress, channels_last, compile_, threads, dry_run,
         as_json):
-    """Evaluate MODEL on TASKS and write a results JSON."""
+    """Evaluate MODEL on TASKS and write a results JSON.
+
+    lm-evaluation-harness spellings are accepted too: --model_args, --batch_size, --output_path,
+    --log_samples."""
     from .evaluate import evaluate
+
+    if limit is not None and limit.is_integer():
+        limit = int(limit)
 
     res = evaluate(model, tasks, model_args=model_args, task_args=task_args, data_root=data_root,
                    data_source=data_source, sample=sample, batch_size=batch_size,

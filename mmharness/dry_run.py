@@ -13,16 +13,17 @@ from typing import Any, Sequence
 
 from .generation import is_media
 from .requests import GenerateRequest, Request
+from .task import limit_samples
 
 
 def dry_run_plan(adapter: str, model_args: dict, tasks: Sequence[Any], datas: dict, executors: dict,
-                 limit: int | None) -> dict:
+                 limit: int | float | None) -> dict:
     """The plan document (``kind: mmharness.dry_run``) for these loaded tasks."""
     plan: dict[str, Any] = {"kind": "mmharness.dry_run", "model": {"adapter": adapter, "args": dict(model_args)},
                             "tasks": {}}
     for t in tasks:
         d = datas[t.name]
-        samples = d.samples[:limit] if limit else d.samples
+        samples = limit_samples(d.samples, limit)
         media: Counter = Counter()
         settings: Counter = Counter()
         first: Request | None = None

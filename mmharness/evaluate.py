@@ -32,7 +32,7 @@ from .results import clean_json as _json_safe
 from .threads import parse_threads
 from .dry_run import dry_run_plan
 from .runner import ON_ERROR, CachedResponses, RunOptions, TaskRun, run_task
-from .task import DataConfig, Sample, ScoreContext, Task, TaskError, TaskResult
+from .task import DataConfig, Sample, ScoreContext, Task, TaskError, TaskResult, limit_samples
 
 log = logging.getLogger("mmharness")
 
@@ -78,7 +78,7 @@ def evaluate(
     num_workers: int = 0,
     device: str = "auto",
     precision: str = "fp32",
-    limit: int | None = None,
+    limit: int | float | None = None,
     seed: int = 0,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
@@ -113,9 +113,11 @@ def evaluate(
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error={on_error!r}: expected one of {', '.join(ON_ERROR)}")
     threads = parse_threads(threads)
-    if batch_size < 1 or num_workers < 0 or (limit is not None and limit < 1) or \
+    if limit is not None:
+        limit_samples([], limit)  # a bad --limit fails before any work
+    if batch_size < 1 or num_workers < 0 or \
             (text_batch_size is not None and text_batch_size < 1):
-        raise ValueError("batch_size and text_batch_size must be >= 1, num_workers >= 0 and limit >= 1")
+        raise ValueError("batch_size and text_batch_size must be >= 1 and num_workers >= 0")
     task_names = expand_task_names(tasks)
     if isinstance(model, Adapter):
         adapter_cls: type[Adapter] = type(model)
@@ -200,7 +202,7 @@ def evaluate(
     try:
         for t in task_objs:
             d = datas[t.name]
-            samples = d.samples[:limit] if limit else d.samples
+            samples = limit_samples(d.samples, limit)
             task_key = t.fingerprint(d)
             run = run_task(adapter, t, samples, executors[t.name], cache, adapter_key, task_key, opts, autocast)
             run = _gather_run(dctx, run, len(samples))

@@ -100,7 +100,7 @@ def results_problems(doc: dict) -> list[str]:
         avail = t["data"].get("n_available")
         if avail is not None and n > avail:
             out.append(f"{where}: n_samples {n} exceeds the {avail} samples the data holds (data.n_available)")
-        if limit is not None and n > limit:
+        if limit is not None and limit >= 1 and n > limit:  # a fraction (0 < limit < 1) caps per task size
             out.append(f"{where}: n_samples {n} exceeds config.limit {limit}")
         metrics, meta = t["metrics"], t["metric_metadata"]
         pm = t["primary_metric"]

@@ -210,6 +210,22 @@ class Task:
         raise NotImplementedError
 
 
+def limit_samples(samples: Sequence[Sample], limit: int | float | None) -> Sequence[Sample]:
+    """The samples a run evaluates: all (``limit`` None), the first ``limit`` (an int >= 1), or the
+    first ``ceil(limit * n)`` for a fraction ``0 < limit < 1`` (lm-evaluation-harness's rule)."""
+    if limit is None:
+        return samples
+    if isinstance(limit, float) and not limit.is_integer():
+        if not 0 < limit < 1:
+            raise TaskError(f"--limit {limit}: a fraction must be between 0 and 1, an integer at least 1")
+        import math
+
+        return samples[: math.ceil(limit * len(samples))]
+    if limit < 1:
+        raise TaskError(f"--limit {limit}: a count must be at least 1 (or give a fraction between 0 and 1)")
+    return samples[: int(limit)]
+
+
 def sha256_files(paths: Sequence[Path], extra: str = "") -> str:
     """Content hash of files (in the given order) plus an extra string; used for data fingerprints.
 

@@ -142,7 +142,7 @@ def _verify_task(check: TaskCheck, doc: dict, tdoc: dict, base: Path, served: bo
                  cache_dir: str | Path | None, data_root: str | Path | None) -> None:
     from .evaluate import build_task, score_task
     from .results import clean_json
-    from .task import DataConfig, TaskError
+    from .task import DataConfig, TaskError, limit_samples
 
     cfg, name = doc["config"], check.task
     task_args = cfg.get("task_args")
@@ -168,7 +168,7 @@ def _verify_task(check: TaskCheck, doc: dict, tdoc: dict, base: Path, served: bo
                             f"{data.source} now gives {data.fingerprint}")
         return
     limit = cfg.get("limit")
-    samples = data.samples[:limit] if limit else data.samples
+    samples = limit_samples(data.samples, limit)
     if len(samples) != tdoc["n_samples"]:
         check.errors.append(f"n_samples {tdoc['n_samples']} recorded, the data gives {len(samples)}")
         return

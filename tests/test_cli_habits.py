@@ -1,0 +1,36 @@
+"""Habits from lm-evaluation-harness: its underscore spellings of mmh run's options, and --limit
+as a fraction of each task's samples (rounded up, lm-eval's rule), recorded in the results."""
+
+
+import pytest
+from click.testing import CliRunner
+
+from mmharness.cli import main as cli
+from mmharness.results import load_results
+from mmharness.task import TaskError, limit_samples
+
+
+def test_lm_eval_spellings_and_a_fractional_limit(tmp_path):
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["run", "--model", "text-only", "--model_args", "answer=B", "--tasks", "mmra_qo,mmra",
+                                 "--sample", "--limit", "0.13", "--batch_size", "4", "--output_path", str(out),
+                                 "--log_samples", "--no-cache", "--no-progress", "--bootstrap", "0"])
+    assert r.exit_code == 0, r.output
+    doc = load_results(next(out.glob("results_text-only_*.json")))
+    assert doc["config"]["limit"] == 0.13 and doc["config"]["batch_size"] == 4
+    assert doc["model"]["args"] == {"answer": "B"}
+    # mmra's sample holds 22 items: ceil(0.13 * 22) = 3
+    assert doc["tasks"]["mmra_qo"]["n_samples"] == 3 and doc["tasks"]["mmra"]["n_samples"] == 3
+    assert len(next(out.glob("samples_text-only_mmra_*.jsonl")).read_text().splitlines()) == 3
+
+
+def test_limit_rules():
+    items = list(range(10))
+    assert limit_samples(items, None) == items and limit_samples(items, 3) == [0, 1, 2]
+    assert limit_samples(items, 0.25) == [0, 1, 2] and limit_samples(items, 3.0) == [0, 1, 2]
+    for bad in (0, 1.5, -0.5):
+        with pytest.raises(TaskError, match="--limit"):
+            limit_samples(items, bad)
+    r = CliRunner().invoke(cli, ["run", "--model", "oracle", "--tasks", "cifar10_b", "--sample", "--limit", "2.5",
+                                 "--no-cache"])
+    assert r.exit_code == 2 and "a fraction must be between 0 and 1" in r.output
