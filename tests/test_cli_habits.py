@@ -34,3 +34,23 @@ def test_limit_rules():
     r = CliRunner().invoke(cli, ["run", "--model", "oracle", "--tasks", "cifar10_b", "--sample", "--limit", "2.5",
                                  "--no-cache"])
     assert r.exit_code == 2 and "a fraction must be between 0 and 1" in r.output
+
+
+def test_output_files_respect_the_umask(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        r = CliRunner().invoke(cli, ["run", "--model", "oracle", "--tasks", "cifar10_b", "--sample", "--limit", "4",
+                                     "--log-samples", "--no-cache", "--no-progress", "--output", str(tmp_path)])
+        assert r.exit_code == 0, r.output
+        modes = {p.name.split("_")[0]: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+        assert modes == {"results": 0o644, "samples": 0o644}
+        os.umask(0o077)
+        r = CliRunner().invoke(cli, ["run", "--model", "oracle", "--tasks", "cifar10_b", "--sample", "--limit", "4",
+                                     "--no-cache", "--no-progress", "--output", str(tmp_path / "private")])
+        assert r.exit_code == 0, r.output
+        assert {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "private").iterdir()} == {0o600}
+    finally:
+        os.umask(old)
