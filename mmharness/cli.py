@@ -98,14 +98,17 @@ def main(verbose: bool, debug: bool) -> None:
 @click.option("--threads", default="auto", show_default=True,
               help="The model's intra-op CPU threads: N, or auto (lowered once when busy DataLoader workers "
                    "would oversubscribe the cores; recorded per task).")
+@click.option("--gen-kwargs", "--gen_kwargs", default=None,
+              help="Override generation settings of every text-generating task: max_new_tokens, temperature, "
+                   "top_p, stop (a JSON list), do_sample (lm-eval's max_gen_toks and until work too). Recorded.")
 @click.option("--dry-run", is_flag=True,
               help="Print, per task, the requests and images that would be sent and the first prompt; "
                    "build no model and send nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results JSON instead of a table.")
 def run(model, model_args, tasks, task_args, output, data_root, data_source, sample, batch_size,
         text_batch_size, num_workers, device, precision, limit, seed, cache_dir, no_cache,
-        log_samples, on_error, bootstrap, includes, no_progress, channels_last, compile_, threads, dry_run,
-        as_json):
+        log_samples, on_error, bootstrap, includes, no_progress, channels_last, compile_, threads, gen_kwargs,
+        dry_run, as_json):
     """Evaluate MODEL on TASKS and write a results JSON.
 
     lm-evaluation-harness spellings are accepted too: --model_args, --batch_size, --output_path,
@@ -122,7 +125,7 @@ def run(model, model_args, tasks, task_args, output, data_root, data_source, sam
                    use_cache=not no_cache, output=None if dry_run else output, log_samples=log_samples,
                    on_error=on_error, bootstrap=bootstrap, progress=not no_progress,
                    includes=includes, channels_last=channels_last, compile=compile_,
-                   threads=threads, dry_run=dry_run)
+                   threads=threads, dry_run=dry_run, gen_kwargs=gen_kwargs)
     if res.rank != 0:
         return  # under torchrun only rank 0 reports
     if as_json:

@@ -28,7 +28,7 @@ def dry_run_plan(adapter: str, model_args: dict, tasks: Sequence[Any], datas: di
         settings: Counter = Counter()
         first: Request | None = None
         for s in samples:
-            req = t.request(s)
+            req = t.build_request(s)
             first = first or req
             for ref in req.media().values():
                 media[getattr(ref, "modality", "media")] += 1

@@ -26,10 +26,11 @@ from .devices import autocast_factory, default_text_batch_size, resolve_device
 from .executors import resolve
 from .registry import ADAPTERS, TASKS, did_you_mean, expand_task_names, include
 from . import distributed
-from .requests import decode, encode, response_to_json
+from .requests import Capability, decode, encode, response_to_json
 from .results import atomic_write_text, environment_info, git_info, sha256_file, write_jsonl, write_results
 from .results import clean_json as _json_safe
 from .threads import parse_threads
+from .generation import parse_gen_kwargs
 from .dry_run import dry_run_plan
 from .runner import ON_ERROR, CachedResponses, RunOptions, TaskRun, run_task
 from .task import DataConfig, Sample, ScoreContext, Task, TaskError, TaskResult, limit_samples
@@ -93,6 +94,7 @@ def evaluate(
     compile: bool = False,
     threads: int | str = "auto",
     dry_run: bool = False,
+    gen_kwargs: str | dict | None = None,
 ) -> Results:
     """Evaluate one model on one or more tasks and return (and optionally write) the results.
 
@@ -100,6 +102,9 @@ def evaluate(
     ``tasks`` is a comma-separated string or a list of task and group names.
     ``text_batch_size`` None: 256 on an accelerator, 32 on a CPU (the value used is recorded).
     ``threads`` is the model's intra-op CPU thread count, or ``"auto"`` (see :mod:`mmharness.threads`).
+    ``gen_kwargs`` (``--gen-kwargs``): overrides of the generation settings of every task that
+    generates text (:func:`mmharness.generation.parse_gen_kwargs`); recorded, and part of those
+    tasks' cache keys.
     ``dry_run``: resolve and load everything, build every request, and return a plan (per task:
     requests, images, generation settings, the first prompt; ``doc["kind"] == "mmharness.dry_run"``)
     without building the model or sending anything.
@@ -138,8 +143,13 @@ def evaluate(
         ResponseCache(Path(cache_dir) if cache_dir else default_cache_dir()).close()
 
     task_objs = [build_task(n, targs) for n in task_names]
+    overrides = parse_gen_kwargs(gen_kwargs) if gen_kwargs else {}
     for t in task_objs:
         t.resolve_profile(served=adapter_cls.served)
+        if overrides and Capability.GENERATE in t.uses:
+            t.generation_overrides = dict(overrides)
+    if overrides and not any(Capability.GENERATE in t.uses for t in task_objs):
+        log.warning("--gen-kwargs has no effect: none of %s generates text", ", ".join(task_names))
     if targs:
         used = {k for t in task_objs for k in targs if k in inspect.signature(type(t).__init__).parameters}
         unused = sorted(set(targs) - used)
@@ -257,7 +267,8 @@ def evaluate(
                    "on_error": on_error, "bootstrap_resamples": bootstrap, "ci_level": ci_level,
                    "cache": str(cache.path) if getattr(cache, "path", None) else None,
                    "log_samples": log_samples, "includes": list(includes),
-                   "channels_last": channels_last, "compile": compile, "threads": threads},
+                   "channels_last": channels_last, "compile": compile, "threads": threads,
+                   "gen_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}},
         "environment": environment_info(dev),
         "timing": {"wall_seconds": wall, "model_seconds": total_model,
                    "samples_per_second": (total_computed / wall) if total_computed else None},

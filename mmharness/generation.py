@@ -82,3 +82,57 @@ def apply_stop(text: str, stop: Sequence[str]) -> str:
             if 0 <= k < cut:
                 cut = k
     return text[:cut]
+
+
+#: lm-evaluation-harness names of generation settings -> GenerationParams fields
+GEN_KWARG_ALIASES = {"max_gen_toks": "max_new_tokens", "max_tokens": "max_new_tokens", "until": "stop"}
+
+
+def parse_gen_kwargs(text: str | dict | None) -> dict:
+    """``--gen-kwargs`` (``k=v,...`` or a dict) -> typed overrides of :class:`GenerationParams`
+    fields: ``max_new_tokens`` (alias ``max_gen_toks``, ``max_tokens``), ``temperature``, ``top_p``,
+    ``stop`` (alias ``until``; a JSON list or one string) and ``do_sample`` (``false`` = greedy,
+    temperature 0; ``true`` needs a ``temperature`` above 0). Unknown keys and bad values are errors."""
+    import json
+
+    from .adapter import parse_model_args
+
+    raw = dict(text) if isinstance(text, dict) else parse_model_args(text)
+    out: dict = {}
+    do_sample = None
+    for key, value in raw.items():
+        name = GEN_KWARG_ALIASES.get(key, key)
+        v = value if not isinstance(value, str) else value.strip()
+        try:
+            if name == "max_new_tokens":
+                out[name] = int(v)
+                if out[name] < 1:
+                    raise ValueError("must be >= 1")
+            elif name == "temperature":
+                out[name] = float(v)
+                if out[name] < 0:
+                    raise ValueError("must be >= 0")
+            elif name == "top_p":
+                out[name] = float(v)
+                if not 0 < out[name] <= 1:
+                    raise ValueError("must be in (0, 1]")
+            elif name == "stop":
+                stops = json.loads(v) if isinstance(v, str) and v.startswith("[") else v
+                out[name] = tuple(str(x) for x in stops) if isinstance(stops, (list, tuple)) else (str(stops),)
+            elif name == "do_sample":
+                do_sample = v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")
+            else:
+                raise KeyError(key)
+        except KeyError:
+            raise ValueError(f"--gen-kwargs: unknown setting {key!r}; known: max_new_tokens (max_gen_toks), "
+                             "temperature, top_p, stop (until), do_sample") from None
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"--gen-kwargs: {key}={value!r}: {e}") from None
+    if do_sample is False:
+        if out.get("temperature", 0.0) != 0.0:
+            raise ValueError("--gen-kwargs: do_sample=false (greedy) contradicts temperature > 0")
+        out["temperature"] = 0.0
+    elif do_sample is True and not out.get("temperature"):
+        raise ValueError("--gen-kwargs: do_sample=true needs a temperature above 0")
+    return out
+

@@ -245,7 +245,7 @@ class RequestDataset:
         if self._requests is not None:
             req, self._requests[i] = self._requests[i], None  # handed over once
         if req is None:
-            req = self.task.request(self.samples[self.indices[i]])
+            req = self.task.build_request(self.samples[self.indices[i]])
         h = new_input_hash()  # one running hash over every input of the request
         inputs = {}
         pres = self._preprocessors
@@ -428,7 +428,7 @@ def _stream(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list[
                      cache=cache, text_batch_size=opts.text_batch_size, autocast=autocast)
     try:
         with torch.inference_mode(), autocast():
-            executor.prepare(adapter, (task.request(samples[i]) for i in todo), ctx)
+            executor.prepare(adapter, (task.build_request(samples[i]) for i in todo), ctx)
     except KeyboardInterrupt:
         raise
     except BaseException as e:
@@ -480,7 +480,7 @@ def _compute(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list
 
     def light_requests() -> Iterator[Request]:
         for k, i in enumerate(todo):
-            req = task.request(samples[i])
+            req = task.build_request(samples[i])
             if built is not None:
                 built[k] = req
             yield req
@@ -514,7 +514,7 @@ def _compute(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list
                 _decode_failure(task, samples, it, opts.on_error, skipped)
             for group in collated.groups:
                 ids = [samples[i].id for i in group.indices]
-                requests = group.requests or [task.request(samples[i]) for i in group.indices]  # light
+                requests = group.requests or [task.build_request(samples[i]) for i in group.indices]  # light
                 batch = Batch(
                     sample_ids=ids,
                     inputs={k: _move(v, opts.device) for k, v in group.inputs.items()},

@@ -62,7 +62,7 @@ def one_request_batches(loader: Any, samples: Sequence[Sample], task: Task,
         for it in collated.errors:
             on_decode_error(it)
         for group in collated.groups:
-            requests: list[Request] = group.requests or [task.request(samples[i]) for i in group.indices]
+            requests: list[Request] = group.requests or [task.build_request(samples[i]) for i in group.indices]
             for j, idx in enumerate(group.indices):
                 inputs = {k: (v[j : j + 1] if isinstance(v, torch.Tensor) else [v[j]]) for k, v in group.inputs.items()}
                 req = requests[j]

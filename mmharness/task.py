@@ -175,9 +175,25 @@ class Task:
 
     def fingerprint(self, data: TaskData) -> str:
         """Identity of task code version + response-changing config + data. Keys the response cache."""
-        payload = json.dumps({"name": self.name, "version": self.version, "config": self.cache_config(),
-                              "data": data.fingerprint}, sort_keys=True, default=str)
+        identity = {"name": self.name, "version": self.version, "config": self.cache_config(), "data": data.fingerprint}
+        if self.generation_overrides and Capability.GENERATE in self.uses:
+            identity["generation_overrides"] = self.generation_overrides
+        payload = json.dumps(identity, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+    #: this run's ``--gen-kwargs`` (typed :class:`GenerationParams` fields); they key the cache
+    generation_overrides: dict = {}
+
+    def build_request(self, sample: Sample) -> Request:
+        """The request for ``sample`` as the run sends it: :meth:`request` with the run's
+        ``--gen-kwargs`` applied to a ``generate`` request's parameters. The runner, the dry run and
+        the scripts all build requests here."""
+        req = self.request(sample)
+        if self.generation_overrides and getattr(req, "params", None) is not None:
+            import dataclasses
+
+            req.params = dataclasses.replace(req.params, **self.generation_overrides)
+        return req
 
     def resolve_profile(self, served: bool) -> None:
         """Choose the generation settings for the kind of model that will answer.

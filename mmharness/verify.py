@@ -141,6 +141,8 @@ def verify_doc(doc: dict, path: str, *, cache_dir: str | Path | None = None,
 def _verify_task(check: TaskCheck, doc: dict, tdoc: dict, base: Path, served: bool,
                  cache_dir: str | Path | None, data_root: str | Path | None) -> None:
     from .evaluate import build_task, score_task
+    from .generation import parse_gen_kwargs
+    from .requests import Capability
     from .results import clean_json
     from .task import DataConfig, TaskError, limit_samples
 
@@ -149,6 +151,8 @@ def _verify_task(check: TaskCheck, doc: dict, tdoc: dict, base: Path, served: bo
     try:
         t = build_task(name, task_args or {})
         t.resolve_profile(served=served)
+        if cfg.get("gen_kwargs") and Capability.GENERATE in t.uses:  # --gen-kwargs key the cache too
+            t.generation_overrides = parse_gen_kwargs(cfg["gen_kwargs"])
     except Exception as e:  # noqa: BLE001
         check.errors.append(f"cannot rebuild the task: {e}")
         return

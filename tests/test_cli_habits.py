@@ -1,11 +1,14 @@
-"""Habits from lm-evaluation-harness: its underscore spellings of mmh run's options, and --limit
-as a fraction of each task's samples (rounded up, lm-eval's rule), recorded in the results."""
+"""Habits from lm-evaluation-harness: its underscore spellings of mmh run's options, --limit as a
+fraction of each task's samples (rounded up, lm-eval's rule), --gen-kwargs; and output files that
+respect the umask. All recorded in the results."""
 
+import json
 
 import pytest
 from click.testing import CliRunner
 
 from mmharness.cli import main as cli
+from mmharness.generation import parse_gen_kwargs
 from mmharness.results import load_results
 from mmharness.task import TaskError, limit_samples
 
@@ -54,3 +57,32 @@ def test_output_files_respect_the_umask(tmp_path):
         assert {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "private").iterdir()} == {0o600}
     finally:
         os.umask(old)
+
+
+def test_gen_kwargs_override_every_generating_task_and_key_its_cache(tmp_path):
+    """--gen-kwargs reach the requests (the text-only answer is cut at the new stop string), are
+    recorded, key the cache (a rerun without them recomputes), leave other tasks alone, and the
+    run still verifies."""
+    args = ["run", "--model", "text-only", "--model-args", "answer=A then B", "--tasks", "mmra,cifar10_b",
+            "--sample", "--limit", "4", "--no-progress", "--bootstrap", "0", "--log-samples",
+            "--cache-dir", str(tmp_path / "cache")]
+    r = CliRunner().invoke(cli, args + ["--gen_kwargs", 'max_gen_toks=7,until=[" then"],do_sample=false',
+                                        "--output", str(tmp_path / "a")])
+    assert r.exit_code == 2 and "task 'cifar10_b' needs classify" in r.output  # text-only cannot classify
+    args[args.index("mmra,cifar10_b")] = "mmra"
+    r = CliRunner().invoke(cli, args + ["--gen-kwargs", 'max_gen_toks=7,until=[" then"],do_sample=false',
+                                        "--output", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    doc = load_results(next((tmp_path / "a").glob("results_*.json")))
+    assert doc["config"]["gen_kwargs"] == {"max_new_tokens": 7, "stop": [" then"], "temperature": 0.0}
+    rows = [json.loads(x) for x in next((tmp_path / "a").glob("samples_*.jsonl")).read_text().splitlines()]
+    assert {row["response"]["text"] for row in rows} == {"A"}  # cut at the overriding stop string
+    r = CliRunner().invoke(cli, args + ["--output", str(tmp_path / "b")])
+    plain = load_results(next((tmp_path / "b").glob("results_*.json")))
+    assert plain["tasks"]["mmra"]["cache"] == {"hits": 0, "computed": 4}  # not the overridden answers
+    assert plain["config"]["gen_kwargs"] == {}
+    v = CliRunner().invoke(cli, ["results", "verify", str(next((tmp_path / "a").glob("results_*.json"))),
+                                 "--cache-dir", str(tmp_path / "cache")])
+    assert v.exit_code == 0, v.output
+    with pytest.raises(ValueError, match="unknown setting 'beams'"):
+        parse_gen_kwargs("beams=4")

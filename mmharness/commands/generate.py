@@ -62,7 +62,7 @@ def script_gold(tasks, out, task_args, data_root, data_source, sample):
     for name in expand_task_names(tasks):
         task = build_task(name, targs)
         for s in task.load(cfg).samples:
-            req = task.request(s)
+            req = task.build_request(s)
             ref = getattr(req, "reference", None)
             if not hasattr(req, "messages") or not isinstance(ref, str):
                 missing += 1
