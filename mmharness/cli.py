@@ -318,43 +318,62 @@ def results_verify(paths, cache_dir, data_root):
         sys.exit(1)
 
 
+def _results_files(paths) -> list[Path]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files += sorted(p.glob("results_*.json")) if p.is_dir() else [p]
+    return files
+
+
 @results.command("table")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--metric", "extra", multiple=True, default=("accuracy",), show_default=True,
               help="Metric shown beside each task's primary metric (repeatable).")
 def results_table(paths, extra):
-    """Models x tasks table of primary metrics (and --metric ones) from results files or directories."""
+    """Models x tasks table of primary metrics (and --metric ones) from results files or
+    directories: one row per model (adapter + fingerprint), each task from its latest run."""
     from .results import load_results
 
-    files = []
-    for p in map(Path, paths):
-        files += sorted(p.glob("results_*.json")) if p.is_dir() else [p]
-    docs = [load_results(f) for f in files]
-    click.echo(format_results_table(docs, extra))
+    click.echo(format_results_table([load_results(f) for f in _results_files(paths)], extra))
+
+
+@results.command("export")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="File to write.")
+def results_export(paths, fmt, output):
+    """One tidy row per (model, task, metric): value, CI bounds, stderr, n, data kind and provenance
+    (run id, file, harness version), for pandas.read_csv / read_parquet."""
+    from .results import load_results
+    from .results_export import tidy_rows, write_tidy
+
+    files = _results_files(paths)
+    rows = tidy_rows((load_results(f), f) for f in files)
+    write_tidy(rows, Path(output), fmt)
+    click.echo(f"{len(rows)} rows from {len(files)} results file(s) -> {output}")
 
 
 def format_results_table(docs: list[dict], extra=("accuracy",)) -> str:
-    """One row per results document, one column per (task, metric): primary first, then ``extra``."""
+    """One row per model (adapter + fingerprint; each task's latest run), one column per (task,
+    metric): primary first, then ``extra``."""
+    from .results_export import by_model
+
     columns: list[tuple[str, str]] = []
+    arrow = {}
     for d in docs:
         for t, td in sorted(d["tasks"].items()):
             for m in (td["primary_metric"], *extra):
                 if m in td["metrics"] and (t, m) not in columns:
                     columns.append((t, m))
-    arrow = {}
-    for d in docs:
-        for t, td in d["tasks"].items():
             for m, meta in td["metric_metadata"].items():
                 arrow[(t, m)] = "↑" if meta["higher_is_better"] else "↓"
     rows = [("model", "data", *[f"{t} {m} {arrow.get((t, m), '')}" for t, m in columns])]
-    for d in docs:
-        label = d["model"]["adapter"] + (f"[{','.join(f'{k}={v}' for k, v in d['model']['args'].items())}]"
-                                         if d["model"]["args"] else "")
+    for model in by_model(docs):
         cells = []
         for t, m in columns:
-            v = d["tasks"].get(t, {}).get("metrics", {}).get(m)
+            v = model.tasks.get(t, {}).get("metrics", {}).get(m)
             cells.append(_fmt(v["value"]) if v else "-")
-        rows.append((label, d["config"]["data"], *cells))
+        rows.append((model.label, "+".join(sorted(model.data)), *cells))
     return _table(rows)
 
 
