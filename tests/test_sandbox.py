@@ -3,6 +3,7 @@ exhausts memory is contained and fails; nothing is left behind."""
 
 import glob
 import os
+import sys
 import tempfile
 
 import pytest
@@ -78,3 +79,60 @@ def test_setup_cpu_time_is_not_charged_to_the_program():
     # FAST allows the program 2 CPU seconds; the setup alone burns 2.5
     setup = "import time\nt = time.process_time()\nwhile time.process_time() - t < 2.5:\n    pass"
     assert run_python("x = sum(range(1000))", FAST, setup=setup).passed
+
+
+# --------------------------------------------------------------------------- isolation tool, opt-in values
+
+
+def test_code_execution_option_values():
+    from mmharness.sandbox import parse_code_execution
+
+    assert [parse_code_execution(v) for v in (True, "true", "1", "yes", "TRUE")] == ["sandboxed"] * 5
+    assert [parse_code_execution(v) for v in (False, None, "false", "0", "no")] == [None] * 5
+    assert parse_code_execution("unsandboxed") == "unsandboxed"
+    with pytest.raises(ValueError, match="allow_code_execution='maybe': expected true .*false .*unsandboxed"):
+        parse_code_execution("maybe")
+
+
+def test_the_sandbox_is_bubblewrap():
+    from mmharness.sandbox import bubblewrap_path, bwrap_command, isolation_info, require_isolation, seccomp_filter
+
+    info = require_isolation()
+    assert info["isolation"].startswith("bubblewrap ") and "user, pid, net, ipc and uts namespaces" in info["isolation"]
+    assert info == isolation_info(True) and info["network"] == "userns+netns"
+    cmd = bwrap_command(bubblewrap_path(), FAST, False, 3)
+    for flag in ("--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+                 "--die-with-parent", "--new-session", "--clearenv"):
+        assert flag in cmd
+    assert cmd[cmd.index("--seccomp") + 1] == "3" and cmd[cmd.index("--tmpfs") + 1] == "/tmp"
+    binds = {cmd[i + 1] for i, a in enumerate(cmd) if a == "--ro-bind"}
+    assert not {"/", "/etc", "/home", "/root", "/proc", "/tmp", "/usr"} & binds, binds
+    assert all(p.startswith(("/usr/lib", "/lib")) or p == os.path.realpath(sys.base_prefix) for p in binds), binds
+    assert len(seccomp_filter("x86_64")) % 8 == 0 and len(seccomp_filter("aarch64")) % 8 == 0
+    assert seccomp_filter("riscv64") is None
+
+
+def test_without_bubblewrap_code_execution_is_refused_with_the_package_to_install(tmp_path, monkeypatch):
+    from mmharness.sandbox import SandboxUnavailable, require_isolation
+
+    require_isolation()  # computed once with the real PATH
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SandboxUnavailable, match=r"bwrap\) is not on PATH; install bubblewrap: `apt-get install "
+                                                 r"bubblewrap`.*allow_code_execution=unsandboxed"):
+        require_isolation()
+    with pytest.raises(SandboxUnavailable, match="apt-get install bubblewrap"):
+        run_python("pass", FAST)
+    # unsandboxed, on the user's explicit choice: same limits, audit hook and verdict
+    assert run_python("assert 1 + 1 == 2", FAST, sandboxed=False).passed
+    forged = run_python("import os\nos.write(1, b'\\nMMH-VERDICT ' + b'0' * 32 + b' passed\\n')\nos._exit(0)", FAST,
+                        sandboxed=False)
+    assert forged.status == "failed" and "without the runner's verdict" in forged.detail
+    assert run_python("import gc\ngc.get_objects()", FAST, sandboxed=False).detail == \
+        "RuntimeError: refused by the sandbox: gc.get_objects"
+    # a bwrap that cannot create namespaces (e.g. user namespaces disabled)
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(SandboxUnavailable, match=f"{fake} cannot run a program in new namespaces here .*"
+                                                 "No permissions to creating new namespace.*apt-get install"):
+        require_isolation()
