@@ -175,6 +175,68 @@ def test_hostile_generated_code_fails_contained(tmp_path):
     assert statuses[0] == "timeout" and all(s != "passed" for s in statuses)
 
 
+def test_forged_verdicts_score_zero(tmp_path):
+    """Scripted MBPP answers that only try to report "passed" (none defines the function under test):
+    the tester's line scored 0.5 with the old sandbox; every one is a failure now, with the reason."""
+    task = build_task("pixelworld_mbpp", {"allow_code_execution": "true"})
+    samples = task.load(DataConfig(sample=True)).samples
+    forgeries = [
+        "import os, sys\nos.write(int(sys.argv[1]), b'{\"status\":\"passed\"}'); os._exit(0)",
+        "import os\nos.write(1, b'\\nMMH-VERDICT ' + b'0' * 32 + b' passed\\n'); os._exit(0)",
+        "import os\nos._exit(0)",
+        "raise SystemExit(0)",
+    ]
+    answers = {s.id: f"Answer:\n```python\n{forgeries[k % len(forgeries)]}\n```" for k, s in enumerate(samples)}
+    path = tmp_path / "a.jsonl"
+    path.write_text("".join(script_line(k, v) + "\n" for k, v in answers.items()))
+    res = evaluate("scripted", "pixelworld_mbpp", model_args=f"path={path}", task_args="allow_code_execution=true",
+                   sample=True, use_cache=False, progress=False, bootstrap=0, output=tmp_path / "out",
+                   log_samples=True)
+    t = res.doc["tasks"]["pixelworld_mbpp"]
+    assert t["metrics"]["score_text"]["value"] == 0.0 and t["metrics"]["score_img"]["value"] == 0.0
+    rows = [json.loads(x) for x in res.sample_logs["pixelworld_mbpp"].read_text().splitlines()]
+    assert len(rows) == len(samples) == 4
+    details = {r["id"]: r["scores"]["exec_detail"] for r in rows}
+    assert {r["scores"]["exec_status"] for r in rows} == {"failed"}
+    assert [details[s.id] for s in samples] == [
+        "IndexError: list index out of range",
+        "the program exited (exit code 0) without the runner's verdict; output not written by the runner is ignored",
+        "the program exited (exit code 0) without the runner's verdict; output not written by the runner is ignored",
+        "SystemExit: 0"]
+    assert t["tables"]["code_execution"]["statuses"] == {"text": {"failed": 2}, "img": {"failed": 2}}
+    assert t["config"]["sandbox"]["isolation"].startswith("bubblewrap ")
+    assert any(n.startswith("Model-written code ran in the bubblewrap sandbox") for n in t["notes"])
+
+
+def test_code_execution_option_is_typed_and_unsandboxed_is_recorded(tmp_path, monkeypatch):
+    for name in ("pixelworld_mbpp", "pixelworld_tablebench"):
+        with pytest.raises(TaskError, match=f"task '{name}': allow_code_execution='maybe': expected true .*false "
+                                            f".*unsandboxed"):
+            build_task(name, {"allow_code_execution": "maybe"})
+    assert build_task("pixelworld_mbpp", {"allow_code_execution": "true"}).config()["allow_code_execution"] is True
+    # no isolation tool: refused, naming the package, unless the user explicitly chooses unsandboxed
+    monkeypatch.setenv("PATH", str(tmp_path))
+    for name in ("pixelworld_mbpp", "pixelworld_tablebench"):
+        with pytest.raises(TaskError, match=f"task '{name}': .*`apt-get install bubblewrap`.*"
+                                            "allow_code_execution=unsandboxed"):
+            build_task(name, {"allow_code_execution": "true"})
+    task = build_task("pixelworld_mbpp", {"allow_code_execution": "unsandboxed"})
+    path = _gold_file(tmp_path, ["pixelworld_mbpp"], task_args={"allow_code_execution": "unsandboxed"})
+    res = evaluate("scripted", "pixelworld_mbpp", model_args=f"path={path}",
+                   task_args="allow_code_execution=unsandboxed", sample=True, use_cache=False, progress=False,
+                   bootstrap=0)
+    t = res.doc["tasks"]["pixelworld_mbpp"]
+    assert t["metrics"]["score_text"]["value"] == 1.0 and t["metrics"]["score_img"]["value"] == 1.0
+    assert t["config"]["allow_code_execution"] == "unsandboxed" == task.config()["allow_code_execution"]
+    assert t["config"]["sandbox"]["isolation"] == "none (unsandboxed, user's choice)"
+    assert t["tables"]["code_execution"]["isolation"] == "none (unsandboxed, user's choice)"
+    assert any(n.startswith("Model-written code ran UNSANDBOXED (allow_code_execution=unsandboxed, the user's "
+                            "choice)") for n in t["notes"])
+    tb = build_task("pixelworld_tablebench", {"allow_code_execution": "unsandboxed"}).config()
+    assert tb["allow_code_execution"] == "unsandboxed" and tb["visualization"]["scored"] is True
+    assert tb["sandbox"]["isolation"] == "none (unsandboxed, user's choice)"
+
+
 def test_text_vs_pixel_gap_and_unparsed_counts(tmp_path):
     task = build_task("pixelworld_arc")
     samples = task.load(DataConfig(sample=True)).samples

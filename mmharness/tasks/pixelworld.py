@@ -24,9 +24,12 @@ dataset score = unweighted mean over sub-tasks. Each task reports ``score_<mode>
 exist), the unparsed rate per mode, and per-sub-task tables. Items stay paired: sample ids are
 ``<ID>|text``, ``<ID>|img`` (and ``<ID>|semi``).
 
-Code execution happens only with ``allow_code_execution=true``, in the sandbox of
-:mod:`mmharness.sandbox` (subprocess, timeout, memory/CPU/file-size limits, no network, temporary
-directory): MBPP pass@1 (without the option the MBPP task refuses to run) and TableBench
+Code execution happens only with ``allow_code_execution=true``, in the bubblewrap sandbox of
+:mod:`mmharness.sandbox` (new namespaces, read-only Python runtime, tmpfs working directory, cleared
+environment, no new processes, timeout, memory/CPU/file-size limits; refused with the package to
+install where bubblewrap cannot run), or with ``allow_code_execution=unsandboxed`` without
+operating-system isolation (the user's choice, recorded in ``config.sandbox`` and the notes): MBPP
+pass@1 (without the option the MBPP task refuses to run) and TableBench
 ``Visualization`` (chart code run and its chart data compared with the gold ``y_references``,
 :mod:`mmharness.metrics.tablebench_viz`; without the option those rows are left out, with a note,
 and the TableBench score is the mean of the other three categories).
@@ -46,7 +49,7 @@ import hashlib
 import random
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 import numpy as np
 
@@ -587,21 +590,63 @@ def _bootstrap_mean_of_subsets(score_maps: list[dict[str, float]], item_subset: 
 # --------------------------------------------------------------------------- MBPP (code execution)
 
 
+def code_execution_mode(task: str, value: Any) -> str | None:
+    """The task option ``allow_code_execution`` (``true`` | ``false`` | ``unsandboxed``) as
+    ``"sandboxed"``, ``"unsandboxed"`` or ``None``; ``"sandboxed"`` only where the sandbox can run
+    here (else a :class:`TaskError` naming the package to install)."""
+    from ..sandbox import SandboxUnavailable, parse_code_execution, require_isolation
+
+    try:
+        mode = parse_code_execution(value)
+    except ValueError as e:
+        raise TaskError(f"task {task!r}: {e}") from None
+    if mode == "sandboxed":
+        try:
+            require_isolation()
+        except SandboxUnavailable as e:
+            raise TaskError(f"task {task!r}: {e}") from None
+    return mode
+
+
+def sandbox_record(mode: str) -> dict:
+    """How model-written code runs, for ``config.sandbox`` (isolation, network, seccomp, ...)."""
+    from ..sandbox import isolation_info
+
+    return isolation_info(mode == "sandboxed")
+
+
+def sandbox_note(mode: str) -> str:
+    """The task note saying where model-written code ran."""
+    if mode == "sandboxed":
+        return ("Model-written code ran in the bubblewrap sandbox (mmharness.sandbox: new user/pid/net/ipc/uts "
+                "namespaces, read-only Python runtime, tmpfs working directory, cleared environment, no new "
+                "processes); a program passed only on the runner's nonce-authenticated verdict (config.sandbox).")
+    return ("Model-written code ran UNSANDBOXED (allow_code_execution=unsandboxed, the user's choice): no operating-"
+            "system isolation, so it could read and write what the harness's user can; only the resource limits, "
+            "the audit hook and the authenticated verdict applied (config.sandbox.isolation).")
+
+
 class _CodeExecutingTask(_PixelWorldBase):
     """Adds the explicit, recorded opt-in and the sandbox for datasets scored by running code."""
 
-    def __init__(self, allow_code_execution: bool = False, code_timeout: float = 3.0,
+    def __init__(self, allow_code_execution: bool | Literal["unsandboxed"] = False, code_timeout: float = 3.0,
                  code_memory_mb: int = 1024, code_workers: int = 2, modes: str = "text+img",
                  pixel_source: str = "dataset", render_preset: str = "random", render_seed: int = 0,
                  render_font: str | None = None, fallback: str = "none", fallback_seed: int = 0,
                  subsets: str | None = None, max_new_tokens_text: int | None = None,
                  max_new_tokens_img: int | None = None, profile: str = "auto"):
-        if not allow_code_execution:
+        from ..sandbox import parse_code_execution
+
+        try:
+            opted_in = parse_code_execution(allow_code_execution)
+        except ValueError as e:
+            raise TaskError(f"task {self.name!r}: {e}") from None
+        if opted_in is None:
             raise TaskError(
                 f"task {self.name!r} scores pass@1 by EXECUTING model-written code. It runs only when you "
-                f"opt in: --task-args allow_code_execution=true (each program then runs in a subprocess "
-                f"with a {code_timeout:g} s timeout, memory/CPU/file-size limits, no network and a temporary "
-                f"directory). Or leave this task out (e.g. --tasks pixelworld_nocode).")
+                f"opt in: --task-args allow_code_execution=true (each program then runs in a bubblewrap sandbox: "
+                f"no host files, network or processes, a {code_timeout:g} s timeout, memory/CPU/file-size limits, "
+                f"a temporary working directory). Or leave this task out (e.g. --tasks pixelworld_nocode).")
         if code_timeout <= 0 or code_memory_mb < 64 or code_workers < 1:
             raise TaskError(f"task {self.name!r}: code_timeout must be > 0, code_memory_mb >= 64, code_workers >= 1")
         super().__init__(modes=modes, pixel_source=pixel_source, render_preset=render_preset,
@@ -610,23 +655,24 @@ class _CodeExecutingTask(_PixelWorldBase):
                          max_new_tokens_img=max_new_tokens_img, profile=profile)
         from ..sandbox import SandboxLimits
 
+        self.code_execution = code_execution_mode(self.name, allow_code_execution)
         self.allow_code_execution = True
         self.limits = SandboxLimits(timeout_s=float(code_timeout), memory_mb=int(code_memory_mb))
         self.code_workers = int(code_workers)
 
     def config(self) -> dict:
-        """Base config plus the code-execution opt-in and sandbox limits."""
-        from ..sandbox import network_isolation
-
+        """Base config plus the code-execution opt-in, the sandbox's isolation and limits."""
         c = super().config()
-        c["allow_code_execution"] = True
-        c["sandbox"] = {**self.limits.as_dict(), "network": network_isolation(), "workers": self.code_workers}
+        c["allow_code_execution"] = True if self.code_execution == "sandboxed" else self.code_execution
+        c["sandbox"] = {**self.limits.as_dict(), **sandbox_record(self.code_execution), "workers": self.code_workers}
         return c
 
     def _sandbox_info(self) -> dict:
-        from ..sandbox import network_isolation
+        rec = sandbox_record(self.code_execution)
+        return {"limits": self.limits.as_dict(), "network": rec["network"], "isolation": rec["isolation"]}
 
-        return {"limits": self.limits.as_dict(), "network": network_isolation()}
+    def _notes(self, scores, by_mode) -> list[str]:
+        return super()._notes(scores, by_mode) + [sandbox_note(self.code_execution)]
 
     def execution_results(self, items, parsed, samples):
         """Run every parsed completion + its test asserts in the sandbox; pass = no exception."""
@@ -634,7 +680,8 @@ class _CodeExecutingTask(_PixelWorldBase):
         from ..sandbox import run_many
 
         programs = [MBPP.program(p, it.answer) for it, p in zip(items, parsed)]
-        results = run_many(programs, self.limits, workers=self.code_workers)
+        results = run_many(programs, self.limits, workers=self.code_workers,
+                           sandboxed=self.code_execution == "sandboxed")
         return [{"passed": r.passed, "status": r.status, "log": {"exec_status": r.status, "exec_detail": r.detail}}
                 for r in results]
 

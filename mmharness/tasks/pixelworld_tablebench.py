@@ -8,8 +8,9 @@ The generic PixelWorld machinery (:mod:`mmharness.tasks.pixelworld`) plus what o
   renders the ``img`` prompt locally the same way (text around the table image).
 * **Visualization** (50 chart questions in TableBench): the answer is matplotlib code. With
   ``allow_code_execution=true`` each answer runs in the sandbox (:mod:`mmharness.sandbox`: a
-  subprocess with memory/CPU/file limits, no network, a temporary directory holding
-  ``table.csv``), as the official evaluator runs it (:mod:`mmharness.metrics.tablebench_viz`), and
+  bubblewrap sandbox with memory/CPU/file limits, no network, a read-only Python runtime with
+  this environment's site-packages, a tmpfs working directory holding ``table.csv``; with
+  ``allow_code_execution=unsandboxed`` without operating-system isolation, recorded), as the official evaluator runs it (:mod:`mmharness.metrics.tablebench_viz`), and
   its chart data is compared with the gold ``y_references``. ``viz_scorers`` picks the evaluator:
   ``pixelworld`` (default; the one behind PixelWorld's published numbers: sub-task score = mean of
   ``ecr@1`` and ``pass@1``, bar heights vs ``y_references[0]``) or ``tablebench`` (TableBench's
@@ -26,14 +27,21 @@ the "mean of 4" of the spec. The config records which.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from ..loaders.tablebench import ChartTypes, img_prompt, semi_prompt, split_table_prompt
 from ..metrics import tablebench_chart as C
 from ..metrics import tablebench_viz as V
 from ..registry import register_task
 from ..task import Sample, TaskError
-from .pixelworld import SEMI_DATASET, _PixelWorldBase, _split_list
+from .pixelworld import (
+    SEMI_DATASET,
+    _PixelWorldBase,
+    _split_list,
+    code_execution_mode,
+    sandbox_note,
+    sandbox_record,
+)
 
 VIZ = "Visualization"
 CATEGORIES = ("FactChecking", "NumericalReasoning", "DataAnalysis", "Visualization")
@@ -52,14 +60,19 @@ class PixelWorldTableBench(_PixelWorldBase):
                 "mean over the categories")
     description = "PixelWorld TableBench: text, table-as-image (semi) and full-image input; chart code executed."
 
-    def __init__(self, allow_code_execution: bool = False, viz_scorers: str = "pixelworld",
+    def __init__(self, allow_code_execution: bool | Literal["unsandboxed"] = False, viz_scorers: str = "pixelworld",
                  viz_timeout: float = 15.0, code_memory_mb: int = 2048, code_workers: int = 2,
                  tablebench_file: str | None = None, modes: str = "text+img+semi", pixel_source: str = "dataset",
                  render_preset: str = "random", render_seed: int = 0, render_font: str | None = None,
                  fallback: str = "none", fallback_seed: int = 0, subsets: str | None = None,
                  max_new_tokens_text: int | None = None, max_new_tokens_img: int | None = None,
                  profile: str = "auto"):
-        self.allow_code_execution = bool(allow_code_execution)
+        from ..sandbox import parse_code_execution
+
+        try:
+            parse_code_execution(allow_code_execution)
+        except ValueError as e:
+            raise TaskError(f"task {self.name!r}: {e}") from None
         scorers = _split_list(viz_scorers, f"task {self.name!r}: option viz_scorers", V.SCORERS)
         if not scorers or len(set(scorers)) != len(scorers):
             raise TaskError(f"task {self.name!r}: viz_scorers={viz_scorers!r}; give one or more distinct of "
@@ -68,6 +81,8 @@ class PixelWorldTableBench(_PixelWorldBase):
             raise TaskError(f"task {self.name!r}: viz_timeout must be > 0, code_memory_mb >= 256, code_workers >= 1")
         self.viz_scorers = scorers
         self.viz_timeout = float(viz_timeout)
+        self.code_execution = code_execution_mode(self.name, allow_code_execution)
+        self.allow_code_execution = self.code_execution is not None
         if self.allow_code_execution:
             import importlib.util
 
@@ -98,7 +113,7 @@ class PixelWorldTableBench(_PixelWorldBase):
     def config(self) -> dict:
         """Base config plus the Visualization scoring and the sandbox."""
         c = super().config()
-        c["allow_code_execution"] = self.allow_code_execution
+        c["allow_code_execution"] = "unsandboxed" if self.code_execution == "unsandboxed" else self.allow_code_execution
         c["score_categories"] = [k for k in CATEGORIES if k not in self.unavailable_subsets()
                                  and (not self.subsets or k in self.subsets)]
         c["visualization"] = {
@@ -108,9 +123,7 @@ class PixelWorldTableBench(_PixelWorldBase):
             "chart_types": (f"tablebench_file:{self.chart_types.source}" if self.chart_types
                             else "chart_type column (when present)")}
         if self.allow_code_execution:
-            from ..sandbox import network_isolation
-
-            c["sandbox"] = {**self.limits.as_dict(), "network": network_isolation(), "workers": self.code_workers,
+            c["sandbox"] = {**self.limits.as_dict(), **sandbox_record(self.code_execution), "workers": self.code_workers,
                             "preloaded": "numpy, pandas, matplotlib (Agg backend)"}
         return c
 
@@ -168,7 +181,7 @@ class PixelWorldTableBench(_PixelWorldBase):
                                                 time_limit=self.viz_timeout))
                 slots.append((k, scorer))
         results = run_many(programs, self.limits, workers=self.code_workers, setup=V.sandbox_setup(),
-                           result_var=V.RESULT_VAR)
+                           result_var=V.RESULT_VAR, sandboxed=self.code_execution == "sandboxed")
         for (k, scorer), r in zip(slots, results):
             verdicts[k][scorer] = V.verdict(r.status, r.detail, r.result)
         out: list[dict | None] = [None] * len(items)
@@ -199,9 +212,8 @@ class PixelWorldTableBench(_PixelWorldBase):
         return {"visualization": table}
 
     def _sandbox_info(self) -> dict:
-        from ..sandbox import network_isolation
-
-        return {"limits": self.limits.as_dict(), "network": network_isolation(),
+        rec = sandbox_record(self.code_execution)
+        return {"limits": self.limits.as_dict(), "network": rec["network"], "isolation": rec["isolation"],
                 "time_limit_s_per_execution": self.viz_timeout}
 
     def _notes(self, scores, by_mode) -> list[str]:
@@ -215,6 +227,7 @@ class PixelWorldTableBench(_PixelWorldBase):
                                 "run twice; sub-task score = pass@1)"}[self.viz_scorers[0]]
             notes.append(f"TableBench score = unweighted mean over the {len(cats)} categories scored {cats}; "
                          f"Visualization scored by executing the chart code in the sandbox with {ev}.")
+            notes.append(sandbox_note(self.code_execution))
         else:
             notes.append(f"TableBench score = unweighted mean over the {len(cats)} categories scored {cats}"
                          + ("" if VIZ in cats else "; Visualization not scored (needs allow_code_execution=true), "
