@@ -13,6 +13,7 @@ Each program runs in a **fresh Python process** (``python -I -S -B``) started by
     bwrap --unshare-user --unshare-pid --unshare-net --unshare-ipc --unshare-uts --disable-userns
           --cap-drop ALL --die-with-parent --new-session --hostname mmh-sandbox
           --clearenv --setenv HOME /tmp --setenv TMPDIR /tmp --setenv LANG C.UTF-8 --setenv PATH /usr/bin:/bin
+          --setenv MALLOC_ARENA_MAX 1
           --seccomp FD
           --size BYTES --tmpfs /tmp --dev /dev --remount-ro /dev
           --ro-bind <interpreter prefix> ... --ro-bind <shared-library dirs> ... [--ro-bind <site-packages>]
@@ -36,7 +37,9 @@ Each program runs in a **fresh Python process** (``python -I -S -B``) started by
   harness kills bwrap after the wall-clock limit, every process left in the namespace is killed by
   the kernel. ``--new-session``: no controlling terminal.
 * **environment**: cleared (``--clearenv``, and bwrap itself is started with an empty environment):
-  only ``HOME``, ``TMPDIR``, ``LANG`` and ``PATH`` above; nothing of the harness (API keys!).
+  only ``HOME``, ``TMPDIR``, ``LANG``, ``PATH`` and ``MALLOC_ARENA_MAX=1`` (so that the runner's
+  second thread does not reserve another 64 MB malloc arena against the memory limit); nothing of
+  the harness (API keys!).
 * **seccomp** (a filter :func:`seccomp_filter` passed to bwrap, x86_64 and aarch64): ``fork``,
   ``vfork``, ``clone`` without ``CLONE_THREAD``, ``ptrace`` and ``process_vm_readv/writev`` fail with
   ``EPERM``, ``clone3`` with ``ENOSYS`` (so threads fall back to ``clone``); no new processes even
@@ -291,8 +294,10 @@ def _mmh_main():
     done.acquire()
     hold.acquire()
     ready.acquire()
+    _thread.stack_size(1 << 18)  # the verifier needs little stack: keep the address space for the program
     _thread.start_new_thread(verifier, (sys._getframe(), __CHECK__, done, ready, os.read, write, exit_,
                                         signal.pthread_sigmask, signal.SIG_BLOCK, signal.valid_signals(), len))
+    _thread.stack_size(0)
     ready.acquire()  # the verifier has taken the nonce off stdin
     chunks = []
     while True:
@@ -648,7 +653,7 @@ def isolation_info(sandboxed: bool = True) -> dict:
         return {"isolation": UNSANDBOXED, "network": network_isolation(False),
                 "seccomp": "loaded by the runner where possible (no new processes)" if seccomp_filter() else "none",
                 "filesystem": "host, as the harness's user (working directory: a temporary directory)",
-                "environment": "minimal (PATH, LANG, HOME, TMPDIR)", "verdict": verdict}
+                "environment": "minimal (PATH, LANG, HOME, TMPDIR, MALLOC_ARENA_MAX)", "verdict": verdict}
     path = bubblewrap_path()
     version = _bwrap_features(path, os.stat(path).st_mtime_ns)[0] if path else "bubblewrap"
     return {"isolation": f"{version} (bwrap): new user, pid, net, ipc and uts namespaces",
@@ -657,7 +662,7 @@ def isolation_info(sandboxed: bool = True) -> dict:
                         if seccomp_filter() else f"none (no filter for {os.uname().machine})"),
             "filesystem": ("read-only Python runtime and shared libraries (+ site-packages with a setup); "
                            "a fresh tmpfs working directory; no /etc, /proc, /home, /root"),
-            "environment": "cleared (HOME, TMPDIR, LANG, PATH only)", "verdict": verdict}
+            "environment": "cleared (HOME, TMPDIR, LANG, PATH, MALLOC_ARENA_MAX only)", "verdict": verdict}
 
 
 @lru_cache(maxsize=None)
@@ -696,7 +701,8 @@ def bwrap_command(bwrap: str, limits: SandboxLimits, with_site_packages: bool, s
     if disable_userns:
         cmd.append("--disable-userns")
     cmd += ["--cap-drop", "ALL", "--die-with-parent", "--new-session", "--hostname", "mmh-sandbox", "--clearenv"]
-    for k, v in (("HOME", SANDBOX_DIR), ("TMPDIR", SANDBOX_DIR), ("LANG", "C.UTF-8"), ("PATH", "/usr/bin:/bin")):
+    for k, v in (("HOME", SANDBOX_DIR), ("TMPDIR", SANDBOX_DIR), ("LANG", "C.UTF-8"), ("PATH", "/usr/bin:/bin"),
+                 ("MALLOC_ARENA_MAX", "1")):
         cmd += ["--setenv", k, v]
     if seccomp_fd is not None:
         cmd += ["--seccomp", str(seccomp_fd)]
@@ -828,7 +834,7 @@ def _run(program: str, limits: SandboxLimits, setup: str, result_var: str | None
         tmp = tempfile.mkdtemp(prefix="mmh-sandbox-")
         cfg["cwd"] = tmp
         argv = [sys.executable, "-I", "-S", "-B", "-c", _RUNNER]
-        cwd, env = tmp, {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": tmp, "TMPDIR": tmp}
+        cwd, env = tmp, {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": tmp, "TMPDIR": tmp, "MALLOC_ARENA_MAX": "1"}
     payload = nonce + marshal.dumps({"program": program, "setup": setup, "cfg": cfg})
     t0 = time.perf_counter()
     try:

@@ -70,6 +70,13 @@ def test_setup_runs_before_the_guard_and_the_result_variable_comes_back():
     assert run_python("RES = 1", FAST).result is None  # only returned when asked for
 
 
+def test_the_smallest_memory_limit_tasks_allow_still_runs_python():
+    # code_memory_mb >= 64 (PixelWorld MBPP): the runner's second thread must not eat into it
+    small = SandboxLimits(timeout_s=2.0, memory_mb=64)
+    assert run_python("assert sum(range(10)) == 45", small).passed
+    assert run_python("x = bytearray(100 << 20)", small).detail == "MemoryError: "
+
+
 def test_a_failing_setup_is_a_harness_error_not_a_program_failure():
     r = run_python("pass", FAST, setup="raise RuntimeError('boom')")
     assert r.status == "error" and "sandbox setup failed: RuntimeError: boom" in r.detail
