@@ -87,7 +87,9 @@ observation**, never from the exit status or anything the program can write:
 
 This holds as long as the program cannot read the verifier's frame or memory and cannot move the
 main thread's frame without executing it. The audit hook (``sys.addaudithook``; it cannot be
-removed) therefore refuses, in every thread, from the moment the program can run:
+removed) therefore refuses, in every thread, from the moment the program can run (the hook is built
+by a factory and bound nowhere, so neither it nor its closure cells can be reached and emptied, and
+it uses no builtin the program could replace):
 
 * ``ctypes.*`` (every foreign call, ``dlopen``, ``from_address`` ...) and importing ``ctypes``,
   ``_ctypes``, ``_testcapi``, ``_testinternalcapi``, ``_testbuffer``, ``_testmultiphase``,
@@ -104,7 +106,8 @@ removed) therefore refuses, in every thread, from the moment the program can run
   ``subprocess.Popen``, ``pty.spawn``, ``os.kill``, ``os.killpg``, ``signal.pthread_kill`` (also
   stopped by seccomp and the pid namespace; refused here for a clear reason);
 * ``open``, ``os.listdir``, ``os.scandir`` of ``/proc`` and ``/dev/fd`` paths (not mounted in the
-  bubblewrap sandbox anyway).
+  bubblewrap sandbox anyway; a convenience for unsandboxed runs, where a symbolic link gets past it),
+  and changing the code of the two path functions this check calls.
 
 A refused operation raises ``RuntimeError("refused by the sandbox: <event>")`` (``PermissionError``
 for paths), so the program fails with that reason. Everything else is allowed in the program's own
@@ -279,11 +282,36 @@ def _mmh_verifier(mframe, check, done, ready, read, write, exit_, mask, how, sig
     exit_(0)
 
 
+def _mmh_hook(refused, blocked, path_events, cwd, join, normpath, type_, isinstance_, str_, bytes_, refusal,
+              permission):
+    # only names bound here and str/bytes methods: builtins the program replaces are not used
+    def hook(event, args):
+        if event in refused or event[:7] == "ctypes.":
+            raise refusal("refused by the sandbox: " + event)
+        if event == "import":
+            if args and type_(args[0]) is str_ and args[0].partition(".")[0] in blocked:
+                raise refusal("refused by the sandbox: import " + args[0])
+        elif event == "object.__setattr__":
+            if args and (args[0] is join or args[0] is normpath):
+                raise refusal("refused by the sandbox: changing the functions of the audit hook")
+        elif event in path_events and args:
+            path = args[0]
+            if isinstance_(path, bytes_):
+                path = b"".join((path,)).decode("utf-8", "replace")
+            if isinstance_(path, str_):
+                path = normpath(join(cwd, "".join((path,))))
+                if path == "/proc" or path.startswith(("/proc/", "/dev/fd")):
+                    raise permission(13, "refused by the sandbox: " + event, path)
+
+    return hook
+
+
 def _mmh_main():
     import _thread, marshal, os, resource, signal
     glb = globals()
     glb.pop("_mmh_main", None)
     verifier = glb.pop("_mmh_verifier")
+    hook_factory = glb.pop("_mmh_hook")
     write, exit_ = os.write, os._exit
 
     def report(kind, status, text):
@@ -389,26 +417,12 @@ def _mmh_main():
                          "_testsinglephase", "_testimportmultiple", "_testclinic", "_ctypes_test",
                          "_xxsubinterpreters", "_xxinterpchannels", "_xxtestfuzz", "_posixsubprocess"))
     path_events = frozenset(("open", "os.listdir", "os.scandir"))
-    cwd, join, normpath = cfg["cwd"], os.path.join, os.path.normpath
-
-    def hook(event, args):
-        if event in refused or event[:7] == "ctypes.":
-            raise RuntimeError("refused by the sandbox: " + event)
-        if event == "import":
-            if args and type(args[0]) is str and args[0].partition(".")[0] in blocked:
-                raise RuntimeError("refused by the sandbox: import " + args[0])
-        elif event in path_events and args:
-            path = args[0]
-            if isinstance(path, bytes):
-                path = b"".join((path,)).decode("utf-8", "replace")
-            if isinstance(path, str):
-                path = normpath(join(cwd, "".join((path,))))
-                if path == "/proc" or path.startswith(("/proc/", "/dev/fd")):
-                    raise PermissionError(13, "refused by the sandbox: " + event, path)
-
+    # the hook is built by a factory and never bound here: it and its closure are unreachable from
+    # Python (a program that could reach them could empty the sets through the closure cells)
     if not req["setup"]:
         sys.pycache_prefix = "/nonexistent/mmh-sandbox-no-bytecode"
-    sys.addaudithook(hook)
+    sys.addaudithook(hook_factory(refused, blocked, path_events, cfg["cwd"], os.path.join, os.path.normpath, type,
+                                  isinstance, str, bytes, RuntimeError, PermissionError))
     g = {"__name__": "__main__"}
     program, timeout, result_var, max_result = req["program"], cfg["timeout"], cfg["result_var"], cfg["max_result"]
     req = cfg = None

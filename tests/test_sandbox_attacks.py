@@ -226,6 +226,28 @@ def test_the_runner_is_out_of_reach(program, event):
     assert r.status == "failed" and event in r.detail, r
 
 
+def test_the_audit_hook_cannot_be_disarmed():
+    # a hook reachable from the program could be emptied through its closure cells: it is reachable from nowhere
+    cells = ("import sys\nfound = 0\nf = sys._getframe(1)\nassert 'hook' not in f.f_locals, sorted(f.f_locals)\n"
+             "for v in list(f.f_locals.values()):\n    for c in getattr(v, '__closure__', None) or ():\n"
+             "        if isinstance(c.cell_contents, frozenset) and 'gc.get_objects' in c.cell_contents:\n"
+             "            c.cell_contents = frozenset()\n            found += 1\n"
+             "try:\n    import _testcapi\nexcept RuntimeError as e:\n    hook_frame = e.__traceback__.tb_next.tb_frame\n"
+             "    assert 'refused' in hook_frame.f_locals\n"  # values only: a frame gives no cells
+             "import gc\ngc.get_objects()")
+    progs = {
+        "cells": (cells, "RuntimeError: refused by the sandbox: gc.get_objects"),
+        # the hook uses no builtin looked up at call time
+        "builtins": ("import builtins\nbuiltins.type = lambda x: str\nbuiltins.isinstance = lambda *a: False\n"
+                     "import _testcapi", "refused by the sandbox: import _testcapi"),
+        "functions": ("import os\nos.path.normpath.__code__ = (lambda path: '/x').__code__",
+                      "RuntimeError: refused by the sandbox: changing the functions of the audit hook"),
+    }
+    res = run_many([p for p, _ in progs.values()], FAST, workers=2)
+    for (name, (_, needle)), r in zip(progs.items(), res):
+        assert r.status == "failed" and needle in r.detail, (name, r)
+
+
 def test_a_second_audit_hook_is_not_added():
     r = run_python("import sys\nseen = []\nsys.addaudithook(lambda e, a: seen.append(e))\ncompile('1', 'x', 'eval')\n"
                    "assert seen == [], seen", FAST)
