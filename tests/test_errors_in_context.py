@@ -113,3 +113,21 @@ def test_an_unusable_cache_dir_and_data_source_with_sample_fail_before_any_work(
     with pytest.raises(TaskError, match=r"--data-source binary picks a loader for real data.*--sample"):
         evaluate("oracle", "cifar10_b", sample=True, data_source="binary", use_cache=False, progress=False)
 
+
+
+def test_annotation_paths_cannot_leave_the_data_root(tmp_path):
+    import json
+
+    from mmharness.loaders.aro import UnsafePathError
+    from mmharness.loaders.coco import load_coco_dataset
+    from mmharness.loaders.refava import parse_key
+
+    (tmp_path / "images").mkdir()
+    gt = _coco_gt()
+    gt["images"][0]["file_name"] = "../../etc/passwd"
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    with pytest.raises(UnsafePathError, match=r"images\[0\] \(id 1\): image path '../../etc/passwd' escapes"):
+        load_coco_dataset(tmp_path / "gt.json", tmp_path / "images")
+    with pytest.raises(TaskError, match=r"video id '\.\./\.\./x', which is not a plain name"):
+        parse_key("../../x___902___1", "refava_annotations.json")
+    assert parse_key("-5KQ66BBWC4___902___1").video_id == "-5KQ66BBWC4"

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..metrics.detection import CocoFormatError, ann_to_rle, load_json, validate_ground_truth
 from ..task import DataNotFoundError
+from .aro import safe_image_path
 
 COCO_SOURCE = "https://cocodataset.org/#download (annotations_trainval2017.zip and val2017.zip)"
 DEFAULT_SPLIT = "val2017"
@@ -129,6 +130,7 @@ def load_coco_dataset(annotation_path: str | Path, image_dir: str | Path, iou_ty
     for i, im in enumerate(gt["images"]):
         if not isinstance(im.get("file_name"), str) or not im["file_name"]:
             raise CocoFormatError(f"{ann}: images[{i}] (id {im['id']}): missing 'file_name' (needed to find the image)")
+        safe_image_path(img_dir, im["file_name"], f"{ann}: images[{i}] (id {im['id']})")  # stays in the folder
         if not (isinstance(im.get("height"), int) and isinstance(im.get("width"), int)):
             raise CocoFormatError(f"{ann}: images[{i}] (id {im['id']}): missing integer 'height'/'width'")
     if not gt["categories"]:

@@ -109,6 +109,9 @@ def parse_key(key: str, where: str = "") -> RefAvaKey:
         ts = int(parts[1])
     except ValueError:
         raise TaskError(f"{where}: key {key!r} has a non-integer timestamp {parts[1]!r}") from None
+    if parts[0] in (".", "..") or any(c in parts[0] for c in "/\\\x00"):
+        raise TaskError(f"{where}: key {key!r} has video id {parts[0]!r}, which is not a plain name (it names "
+                        "the folder frames/<video_id> or the file videos/<video_id>.<ext> under the data root)")
     return RefAvaKey(parts[0], ts, parts[2])
 
 
