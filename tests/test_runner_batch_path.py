@@ -30,7 +30,7 @@ from mmharness.requests import (
     encode,
     encode_many,
 )
-from mmharness.task import Sample
+from mmharness.task import Sample, Task
 
 PLUGIN = str(Path(__file__).parent / "plugins" / "toy_plugin.py")
 include(PLUGIN)
@@ -249,7 +249,7 @@ class _Rows:
         return f"row {i}"
 
 
-class _MixedTask:
+class _MixedTask(Task):
     """Two label sets alternating; samples 5, 7, 9 with a second input (named in either order):
     three groups. Row 3 is undecodable."""
 
