@@ -27,13 +27,13 @@ from .executors import resolve
 from .registry import ADAPTERS, TASKS, did_you_mean, expand_task_names, include
 from . import distributed
 from .requests import Capability, decode, encode, response_to_json
-from .results import atomic_write_text, environment_info, git_info, sha256_file, write_jsonl, write_results
+from .results import atomic_write_text, environment_info, git_info, write_jsonl, write_results
 from .results import clean_json as _json_safe
 from .threads import parse_threads
 from .generation import parse_gen_kwargs
 from .dry_run import dry_run_plan
 from .runner import ON_ERROR, CachedResponses, RunOptions, TaskRun, run_task
-from .task import DataConfig, Sample, ScoreContext, Task, TaskError, TaskResult, limit_samples
+from .task import DataConfig, Sample, ScoreContext, Task, TaskError, TaskResult, limit_samples, sha256_file
 
 log = logging.getLogger("mmharness")
 

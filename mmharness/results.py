@@ -238,17 +238,6 @@ def write_jsonl(path: str | Path, rows: Iterable[dict]) -> Path:
     return Path(path)
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (e.g. a sample log, recorded as ``samples_log_sha256``)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @lru_cache(maxsize=None)
 def git_info() -> dict | None:
     """Commit and dirty flag of the mmharness source checkout, or None when not in git."""

@@ -242,6 +242,15 @@ def limit_samples(samples: Sequence[Sample], limit: int | float | None) -> Seque
     return samples[: int(limit)]
 
 
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of one file's bytes (a sample log, an official pickle)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def sha256_files(paths: Sequence[Path], extra: str = "") -> str:
     """Content hash of files (in the given order) plus an extra string; used for data fingerprints.
 

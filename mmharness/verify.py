@@ -211,7 +211,7 @@ def _from_log(check: TaskCheck, tdoc: dict, base: Path, samples: list, skipped: 
     """(kept indices, responses) from the task's sample log, or None (with a note why, or an
     error when the log was changed after the run)."""
     from .requests import response_from_json
-    from .results import sha256_file
+    from .task import sha256_file
 
     log_name = tdoc.get("samples_log")
     if not log_name:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..task import DataNotFoundError, TaskError
+from ..task import DataNotFoundError, TaskError, sha256_file
 from .safe_pickle import read_pickle
 
 # --------------------------------------------------------------------------- label space
@@ -240,15 +240,6 @@ def join_triplet(keyframe: Any, label: Any, description: Any, paths: dict[str, s
             "description": _description(description[key], paths["description"], key),
         })
     return records, mismatches
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def convert_pickles(files: Iterable[str | Path], allow_any_pickle: bool = False) -> dict:
