@@ -19,7 +19,7 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, __version__
+from . import READABLE_SCHEMA_VERSIONS, __version__
 
 RESULTS_KIND = "mmharness.results"
 _TRACKED_PACKAGES = ("torch", "torchvision", "open-clip-torch", "numpy", "pillow", "datasets",

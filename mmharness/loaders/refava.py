@@ -20,7 +20,6 @@ trusts). The conversion writes a JSON export (:data:`EXPORT_FORMAT`) that the ta
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
