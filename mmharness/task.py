@@ -145,6 +145,12 @@ class Task:
     Class attributes to set: ``name`` (by ``@register_task``), ``version`` (bump when scoring or
     data handling changes), ``protocol`` (which official protocol this reproduces),
     ``uses`` (capabilities in order of preference), ``metric_specs`` and ``primary_metric``.
+
+    Optional: ``leaderboard_metric`` (the metric the leaderboard ranks models on, when the paper's
+    headline ``primary_metric`` does not rank them by how well they do the task, e.g. a fairness
+    spread that a one-class predictor minimises; empty = the primary metric) and ``family`` (the
+    benchmark family whose average the leaderboard shows, e.g. ``"SNARE"``; empty = the largest
+    registered task group holding the task, else the task's own name: :func:`task_family`).
     """
 
     name: ClassVar[str] = "unnamed"
@@ -154,6 +160,10 @@ class Task:
     uses: ClassVar[tuple[Capability, ...]] = ()
     primary_metric: ClassVar[str] = ""
     metric_specs: ClassVar[tuple[MetricSpec, ...]] = ()
+    #: the leaderboard's ranking column (a name among ``metric_specs``); "" = ``primary_metric``
+    leaderboard_metric: ClassVar[str] = ""
+    #: benchmark family shown as one average on the leaderboard; "" = derived (see :func:`task_family`)
+    family: ClassVar[str] = ""
     #: True for tasks with large responses (dense label maps): ``score`` then receives a lazy
     #: sequence that reads each response from the cache when accessed (iterate it once, in order),
     #: so memory stays flat in the number of samples.
@@ -205,6 +215,11 @@ class Task:
         settings in :meth:`config`, which keys the cache. Default: nothing to choose.
         """
 
+    @classmethod
+    def ranking_metric(cls) -> str:
+        """The metric the leaderboard ranks on: ``leaderboard_metric``, else ``primary_metric``."""
+        return cls.leaderboard_metric or cls.primary_metric
+
     def metric_spec(self, name: str) -> MetricSpec:
         for m in self.metric_specs:
             if m.name == name:
@@ -224,6 +239,20 @@ class Task:
               ctx: ScoreContext) -> TaskResult:
         """Score responses (aligned with samples). Pure: no model code, no I/O."""
         raise NotImplementedError
+
+
+def task_family(name: str, task_cls: type | None = None) -> str:
+    """The benchmark family of task ``name``: the class's declared ``family``; otherwise the largest
+    registered task group (``register_group``) that holds the task (equal sizes: the first name in
+    sort order), so that a family needs no list beyond the groups its module registers; otherwise the
+    task's own name (a task of its own, or a task this mmharness does not know)."""
+    declared = getattr(task_cls, "family", "") if task_cls is not None else ""
+    if declared:
+        return str(declared)
+    from .registry import TASK_GROUPS
+
+    holding = sorted((-len(tasks), group) for group, tasks in TASK_GROUPS.items() if name in tasks)
+    return holding[0][1] if holding else name
 
 
 def limit_samples(samples: Sequence[Sample], limit: int | float | None) -> Sequence[Sample]:

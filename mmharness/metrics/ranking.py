@@ -9,6 +9,11 @@ placed before it:
 * ``ties="strict"`` (documented alternative): r(i, j) = #{k != j : s(i,k) >= s(i,j)} -- an option
   tied with another is never ranked ahead of it, so a tie with the positive counts as a miss.
 
+Tie-independent credit (:func:`tie_split_hits`): the probability that the gold option is among the
+first ``n`` when ties are broken uniformly at random -- an option tied with ``t - 1`` others for a
+place gets ``1/t`` of it. It equals both rules' hit rate on items without ties, gives a scorer that
+ties everything exactly the chance level ``n / L``, and does not depend on the order of the options.
+
 The official code obtains the rank from ``np.argsort`` on reversed options; that equals the
 ``earlier`` rule only while the sort is stable for ties (not guaranteed by numpy 2 on AVX2
 machines with 4 options), so the rank is computed directly here.
@@ -77,6 +82,24 @@ def gold_hits(ranks: np.ndarray, gold: Sequence[int], n: int) -> np.ndarray:
     if ((g < 0) | (g >= r.shape[1])).any():
         raise ValueError(f"gold indices must lie in [0, {r.shape[1]})")
     return r[np.arange(r.shape[0]), g] < n
+
+
+def tie_split_hits(scores, gold: Sequence[int], n: int = 1) -> np.ndarray:
+    """Float (N,): probability that the gold option of item i is among the first ``n`` when ties are
+    broken uniformly at random: ``clip((n - above) / tied, 0, 1)`` with ``above`` = options scored
+    higher than the gold and ``tied`` = options scored equal to it (the gold included)."""
+    if n < 1:
+        raise ValueError("n must be >= 1")
+    s = _check_scores(scores)
+    g = np.asarray(gold, dtype=np.int64)
+    if g.shape != (s.shape[0],):
+        raise ValueError(f"gold has shape {g.shape}, expected ({s.shape[0]},)")
+    if ((g < 0) | (g >= s.shape[1])).any():
+        raise ValueError(f"gold indices must lie in [0, {s.shape[1]})")
+    sg = s[np.arange(s.shape[0]), g][:, None]
+    above = (s > sg).sum(axis=1)
+    tied = (s == sg).sum(axis=1)
+    return np.clip((n - above) / tied, 0.0, 1.0)
 
 
 def winners(scores, ties: str = "earlier") -> np.ndarray:
