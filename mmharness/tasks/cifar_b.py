@@ -14,6 +14,13 @@ test set by rank within class in stored test order. Metrics, all fractions in [0
 
 Each metric carries a percentile-bootstrap CI over test images (seed, resamples and level from the
 :class:`~mmharness.task.ScoreContext`). The paper most likely reports percent; multiply by 100.
+
+Leaderboard ranking (``leaderboard_metric``): ``accuracy``. MacroStd, the paper's headline, measures
+how evenly a classifier does across subgroups, not how well: any one-class predictor has MacroStd 0,
+the best possible value, so a leaderboard ranked on it puts a constant model on top. MacroStd stays
+the primary metric and is shown beside accuracy as the fairness figure. Scoring also records
+``tables["degeneracy"]`` (:mod:`mmharness.metrics.degeneracy`): constant logits or one predicted class
+for every image flag the run (the leaderboard then does not rank it).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from ..loaders.cifar import (
 )
 from ..metrics.bootstrap import bootstrap_samples, percentile_interval
 from ..metrics.classification import accuracy, top1
+from ..metrics.degeneracy import check_classify
 from ..metrics.subgroup import (
     cell_accuracy,
     cell_counts,
@@ -145,6 +153,8 @@ class _CifarB(Task):
     version: ClassVar[str] = "1"
     uses: ClassVar[tuple[Capability, ...]] = (Capability.CLASSIFY,)
     primary_metric: ClassVar[str] = "macrostd_population"
+    leaderboard_metric: ClassVar[str] = "accuracy"
+    family: ClassVar[str] = "CIFAR-B"
 
     def __init__(self, macrostd: str = "population", templates: str = "clip"):
         if macrostd not in SD_CONVENTIONS:
@@ -235,7 +245,8 @@ class _CifarB(Task):
         if not keep:
             raise TaskError(f"task {self.name!r}: no response to score (all {len(samples)} samples skipped)")
         c = self.num_classes
-        pred = top1(self._logits(samples, [responses[j] for j in keep], keep, c))
+        logits = self._logits(samples, [responses[j] for j in keep], keep, c)
+        pred = top1(logits)
         gold = np.asarray([samples[j].gold for j in keep], dtype=np.int64)
         sub = np.asarray([samples[j].meta["subgroup"] for j in keep], dtype=np.int64)
         correct = pred == gold
@@ -316,6 +327,7 @@ class _CifarB(Task):
             ],
             "scoring": {"n_samples": len(samples), "n_scored": n, "n_skipped": len(skipped),
                         "skipped_ids": skipped[:100], "macrostd_convention": self.macrostd},
+            "degeneracy": check_classify(logits, gold.tolist(), classes),
         }
         per_sample = [
             {"id": samples[j].id, "pred": p, "correct": ok, "subgroup": g}

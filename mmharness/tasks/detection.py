@@ -74,6 +74,7 @@ class _CocoDetectionBase(Task):
                                "points, maxDets 1/10/100 per image and category, area all/small/medium/large)")
     uses: ClassVar[tuple[Capability, ...]] = (Capability.DETECT,)
     primary_metric: ClassVar[str] = "bbox_AP"
+    family: ClassVar[str] = "COCO detection"
     metric_specs: ClassVar[tuple[MetricSpec, ...]] = tuple(_specs("bbox", None) + _specs("segm", None))
 
     def __init__(self, iou_types: str = "auto", backend: str = "pycocotools", use_cats: bool = True,

@@ -40,6 +40,7 @@ from ..loaders import mintrec2 as mr
 from ..loaders.audio import AudioFile
 from ..loaders.video import VideoFileUniform
 from ..metrics.bootstrap import bootstrap_ci
+from ..metrics.degeneracy import check_classify, check_generate
 from ..metrics.open_set import (
     CM_LABEL_MODES,
     DOC_PRECISIONS,
@@ -164,6 +165,7 @@ class MIntRec2(Task):
     description: ClassVar[str] = "Multimodal intent recognition + out-of-scope detection in TV-series dialogues."
     uses: ClassVar[tuple[Capability, ...]] = (Capability.CLASSIFY, Capability.GENERATE, Capability.EMBED_TEXT)
     primary_metric: ClassVar[str] = "acc"
+    family: ClassVar[str] = "MIntRec2.0"
     metric_specs: ClassVar[tuple[MetricSpec, ...]] = METRIC_SPECS
 
     def __init__(self, protocol: str = "classify", setting: str = "single_turn", split: str = "test",
@@ -435,6 +437,7 @@ class MIntRec2(Task):
             pred_is = pred_oid = np.array([mr.UNK_ID if p is None else p for p in parsed], dtype=np.int64)
             extra_metrics["unparsed_rate"] = float(np.mean([p is None for p in parsed]))
             logits = None
+            tables["degeneracy"] = check_generate(texts, gold.tolist())
             notes.append("Generated answers parsed as 'intent: <label>' (case-insensitive); UNK/out-of-scope "
                          "answers and unparsable answers count as UNK (also in the in-scope metrics, where they "
                          "are wrong).")
@@ -442,6 +445,7 @@ class MIntRec2(Task):
             logits, fits = self._logits(ev, by_role, ctx, tables, extra_metrics, notes)
             pred_is = np.argmax(logits, axis=1).astype(np.int64)
             pred_oid = self._doc_predictions(logits, fits, tables, notes)
+            tables["degeneracy"] = check_classify(logits, gold.tolist(), list(mr.INTENT_LABELS) + [mr.UNK_LABEL])
         is_rows = gold != mr.UNK_ID
         metrics: dict[str, MetricValue] = {}
         if is_rows.any():

@@ -28,6 +28,9 @@ denominators like the official demo drops failed API calls.
 
 ``mmra_qo`` is the question-only setting (text LLMs, leakage check): the same template without
 images. The official QO prompt is not published; this reuse is **unverified**.
+
+Scoring also records ``tables["degeneracy"]`` (:mod:`mmharness.metrics.degeneracy`): the same answer
+text for every item flags the run (``identical_answers``; the leaderboard then does not rank it).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import numpy as np
 
 from ..loaders.mmra import EXPECTED_ROWS, MMRAImages, find_mmra, open_mmra
 from ..metrics.bootstrap import bootstrap_samples, percentile_interval
+from ..metrics.degeneracy import check_generate
 from ..metrics.mmra import (
     CHOICE_QA,
     YES_NO_QA,
@@ -180,6 +184,7 @@ class _MMRABase(Task):
     version: ClassVar[str] = "1"
     uses: ClassVar[tuple[Capability, ...]] = (Capability.GENERATE,)
     primary_metric: ClassVar[str] = "overall"
+    family: ClassVar[str] = "MMRA"
     metric_specs: ClassVar[tuple[MetricSpec, ...]] = BASE_SPECS
     with_images: ClassVar[bool] = True
     setting: ClassVar[str] = "IQ"
@@ -309,12 +314,14 @@ class _MMRABase(Task):
         rows: list[dict] = []
         failed_ids: list[str] = []
         per_sample: list[dict] = []
+        answered: list[tuple[str, Any]] = []  # (answer text, gold) of each response, for the degeneracy check
         for s, r in zip(samples, responses):
             if r is None:
                 failed_ids.append(s.id)
                 continue
             if not isinstance(r, TextResponse):
                 raise TaskError(f"MMRA sample {s.id}: expected a text response, got {type(r).__name__}")
+            answered.append((r.text, s.gold))
             parsed = parse_official(s.meta["qa_type"], r.text)
             first = parse_first(s.meta["qa_type"], r.text)
             ok, ok_first = is_correct(s.gold, parsed), is_correct(s.gold, first)
@@ -417,6 +424,7 @@ class _MMRABase(Task):
                         "n_scored": n_scored_resp, "n_failed": len(failed_ids), "n_unparsed": n_unparsed,
                         "failed_ids": failed_ids[:100], "drop_failed": self.drop_failed,
                         "chance_overall": self._chance.get("overall")},
+            "degeneracy": check_generate([a for a, _ in answered], [g for _, g in answered]),
         }
         return TaskResult(metrics=metrics, per_sample=per_sample, tables=tables, notes=notes)
 

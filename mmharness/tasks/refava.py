@@ -51,6 +51,7 @@ from ..loaders.video import (
     ava_keyframe_index,
 )
 from ..metrics.bootstrap import bootstrap_ci
+from ..metrics.degeneracy import check_classify
 from ..metrics.multilabel import box_iou, iou_gate, multilabel_scores, subset_accuracy
 from ..registry import did_you_mean, register_task
 from ..requests import Capability, ClassifyRequest, ClassifyResponse, LabelSet, Response
@@ -148,6 +149,7 @@ class RefAva(Task):
     description: ClassVar[str] = "Referring atomic video action recognition (AVA clips + description)."
     uses: ClassVar[tuple[Capability, ...]] = (Capability.CLASSIFY,)
     primary_metric: ClassVar[str] = "map_weighted"
+    family: ClassVar[str] = "RefAVA"
     metric_specs: ClassVar[tuple[MetricSpec, ...]] = METRIC_SPECS
 
     def __init__(self, split: str = "test", clips: int = EVAL_CLIPS, repeated_frame_bug: bool = False,
@@ -404,6 +406,8 @@ class RefAva(Task):
                         "incomplete_instances": incomplete[:100],
                         "key_order_mismatches": int(getattr(self, "_mismatches", 0))},
             "published_percent": {m: v[self.split] for m, v in PUBLISHED.items() if self.split in v},
+            # the same clip-averaged logits for every instance: the model ignores its input
+            "degeneracy": check_classify(S, [sorted(gold[k]) for k in order], single_label=False),
         }
         idx = {k: i for i, k in enumerate(order)}
         per_sample = []

@@ -109,6 +109,7 @@ class _SegTask(Task):
     version: ClassVar[str] = "1"
     uses: ClassVar[tuple[Capability, ...]] = (Capability.SEGMENT,)
     primary_metric: ClassVar[str] = "mIoU"
+    family: ClassVar[str] = "Segmentation"
     metric_specs: ClassVar[tuple[MetricSpec, ...]] = _BASE_SPECS
     stream_responses: ClassVar[bool] = True
     protocol_base: ClassVar[str] = ""

@@ -26,6 +26,19 @@ top-1 rate (spatial: top-1 classification against the gold relation, plus ``top2
 at least ``min_subgroup`` = 25 items) and the official record layout are in the result tables.
 All values are fractions; bootstrap CIs over items.
 
+Leaderboard ranking (``leaderboard_metric``): ``accuracy_tie_split`` (non-official), the positive's
+(spatial: the gold relation's) top-1 rate with ties broken uniformly at random: an item where the
+positive shares the top score with ``k - 1`` other options counts ``1/k``. The official tie rule
+gives a tie to the earlier option, and option 0 is the positive, so a scorer that ties everything
+(a constant model, an encoder that maps every option to one vector) scores 1.0 on five of the six
+tasks; ``ties=strict`` (a tie is a miss) gives the same scorer 0, below the chance level of a model
+that knows nothing. The 1/k credit is the expected accuracy of picking one of the tied options at
+random: exactly the chance level ``1/L`` for a scorer that ties everything, equal to both rules on
+items without ties, and independent of the order of the options, so that ties can neither win nor
+lose a rank. ``accuracy`` (the official rule) stays the primary metric, shown beside it. Scoring
+also records ``tables["degeneracy"]`` (:mod:`mmharness.metrics.degeneracy`): the items whose top
+score is tied, flagged when they are more than half (the leaderboard then does not rank the run).
+
 Data: the official ARO json / BLIP files (default), or ``--data-source hf``: the VG tasks read the
 ARO files' Hugging Face mirrors (options ``hf_relation``, ``hf_attribution``: hub id or local
 folder of the mirror's parquet files; ``hf_crop`` = ``bbox`` (default: crop the full VG image to
@@ -68,7 +81,16 @@ from ..loaders.snare_captions import (
     spatial_options,
 )
 from ..metrics.bootstrap import bootstrap_samples, percentile_interval
-from ..metrics.ranking import TIE_RULES, gold_hits, option_ranks, subgroup_top_n, top_n_hits, winner_records
+from ..metrics.degeneracy import check_match
+from ..metrics.ranking import (
+    TIE_RULES,
+    gold_hits,
+    option_ranks,
+    subgroup_top_n,
+    tie_split_hits,
+    top_n_hits,
+    winner_records,
+)
 from ..registry import did_you_mean, register_group, register_task
 from ..requests import Capability, MatchRequest, Response, ScoresResponse
 from ..task import (
@@ -89,6 +111,13 @@ SNARE_PROTOCOL = "SNARE (Wang et al. 2023, arXiv:2308.12898), official code Wang
 MIN_SUBGROUP = 25
 TIE_NOTES = {"earlier": "a tie goes to the earlier option, as in the official code",
              "strict": "non-official: an option tied with another is never ranked ahead of it"}
+
+
+def _tie_split_spec(chance: float, what: str = "the positive option 0") -> MetricSpec:
+    return MetricSpec("accuracy_tie_split", True, chance=chance, official=False,
+                      description=f"Non-official (the leaderboard's ranking metric): top-1 rate of {what} with "
+                                  f"ties broken uniformly at random (1/k for a k-way tie for first that includes "
+                                  f"it); chance for a scorer that ties everything, whatever the tie rule.")
 
 
 def _option_metric_specs(keys: Sequence[str], ns: Sequence[int], descriptions: Sequence[str]) -> tuple[MetricSpec, ...]:
@@ -115,6 +144,8 @@ class _SnareMatchTask(Task):
     protocol: ClassVar[str] = SNARE_PROTOCOL
     uses: ClassVar[tuple[Capability, ...]] = (Capability.MATCH,)
     primary_metric: ClassVar[str] = "accuracy"
+    leaderboard_metric: ClassVar[str] = "accuracy_tie_split"
+    family: ClassVar[str] = "SNARE"
     official_name: ClassVar[str] = ""
     option_keys: ClassVar[tuple[str, ...]] = ()
     official_names: ClassVar[tuple[str, ...]] = ()
@@ -243,7 +274,8 @@ class _SnareMatchTask(Task):
         """Ranks under the tie rule -> accuracy, per-option top-n rates (with CIs), subgroup rows."""
         scores = self._score_matrix(samples, responses)
         ranks = option_ranks(scores, self.ties)
-        named: dict[str, np.ndarray] = {"accuracy": top_n_hits(ranks, 1)[:, 0]}
+        named: dict[str, np.ndarray] = {"accuracy": top_n_hits(ranks, 1)[:, 0],
+                                        "accuracy_tie_split": self._tie_split(scores, samples)}
         for j, key in enumerate(self.option_keys):
             for n in self.top_ns:
                 named[f"{key}_top{n}"] = top_n_hits(ranks, n)[:, j]
@@ -259,7 +291,13 @@ class _SnareMatchTask(Task):
             official.append(rec)
         return self._result(samples, scores, ranks, metrics, sub, official, n_items)
 
+    @staticmethod
+    def _tie_split(scores: np.ndarray, samples: Sequence[Sample]) -> np.ndarray:
+        """Per item: the gold option's top-1 credit with ties split (:func:`tie_split_hits`)."""
+        return tie_split_hits(scores, [s.gold for s in samples], 1)
+
     def _result(self, samples, scores, ranks, metrics, sub, official, n_items) -> TaskResult:
+        texts = [s.meta.get("options") for s in samples]  # the caption options (ties between equal texts)
         per_sample = [{"ranks": ranks[i].tolist(),
                        "winner": int(np.argmin(ranks[i])) if (ranks[i] == 0).any() else -1,
                        "correct": bool(ranks[i, samples[i].gold] == 0)} for i in range(len(samples))]
@@ -270,7 +308,8 @@ class _SnareMatchTask(Task):
                          f"({len(sub) if sub else 0} here).")
         tables = {"option_rates": self._option_rates(ranks), "subgroups": sub or [],
                   "official_records": official, "counts": dict(self._counts, n_scored=n_items),
-                  "option_names": {"harness": list(self.option_keys), "official": list(self.official_names)}}
+                  "option_names": {"harness": list(self.option_keys), "official": list(self.official_names)},
+                  "degeneracy": check_match(scores, texts if all(texts) else None)}
         return TaskResult(metrics=metrics, per_sample=per_sample, tables=tables, notes=notes)
 
 
@@ -321,6 +360,7 @@ class SnareNegationLogic(_VGAttributionTask):
     option_keys = ("correct", "negative")
     official_names = ("correct", "negative")
     metric_specs = (MetricSpec("accuracy", True, chance=0.5, description="Top-1 rate of the affirmative sentence (option 0)."),
+                    _tie_split_spec(0.5),
                     *_option_metric_specs(option_keys, (1,), ("affirmative", "negated")))
 
     def options(self, item):
@@ -338,6 +378,7 @@ class SnareAttributeOwnership(_VGAttributionTask):
     official_names = ("correct", "exchange", "separate")
     top_ns = (1, 2)
     metric_specs = (MetricSpec("accuracy", True, chance=1 / 3, description="Top-1 rate of the true caption (option 0)."),
+                    _tie_split_spec(1 / 3),
                     *_option_metric_specs(option_keys, (1, 2), ("true caption", "attributes exchanged",
                                                                 "'respectively' sentence")))
 
@@ -357,6 +398,7 @@ class SnareRelationshipComposition(_VGTask):
     official_names = ("ARO", "(,,)", ",,")
     top_ns = (1, 2)
     metric_specs = (MetricSpec("accuracy", True, chance=1 / 3, description="Top-1 rate of the true caption (option 0; official 'ARO_top-1')."),
+                    _tie_split_spec(1 / 3),
                     *_option_metric_specs(option_keys, (1, 2), ("true caption", "subject and object exchanged",
                                                                 "'and' caption")))
 
@@ -386,6 +428,7 @@ class SnareSpatialRelationship(_VGTask):
                                                               "caption ranks first (official 'clasfication' top-1)."),
         MetricSpec("top2_accuracy", True, chance=0.5, description="The true relation's caption ranks among the first 2."),
         MetricSpec("top3_accuracy", True, chance=0.75, description="The true relation's caption ranks among the first 3."),
+        _tie_split_spec(0.25, "the true relation's caption"),
     )
 
     def build_cases(self, data):
@@ -404,7 +447,7 @@ class SnareSpatialRelationship(_VGTask):
         ranks = option_ranks(scores, self.ties)
         gold = [s.gold for s in samples]
         named = {"accuracy": gold_hits(ranks, gold, 1), "top2_accuracy": gold_hits(ranks, gold, 2),
-                 "top3_accuracy": gold_hits(ranks, gold, 3)}
+                 "top3_accuracy": gold_hits(ranks, gold, 3), "accuracy_tie_split": self._tie_split(scores, samples)}
         metrics = self._metrics(named, ctx)
         sub, official = self._subgroup_tables(ranks, samples)
         official.append({"Attributes": "clasfication", "top-1": metrics["accuracy"].value,
@@ -432,6 +475,7 @@ class _SemanticStructureTask(_SnareMatchTask):
     official_names = ("Correct", *SEMANTIC_PERTURBATIONS)
     metric_specs = (MetricSpec("accuracy", True, chance=0.25,
                                description="Fraction of test cases whose original caption wins (official 'Correct' Accuracy)."),
+                    _tie_split_spec(0.25, "the original caption (option 0)"),
                     *_option_metric_specs(option_keys, (1,), ("original caption", "content words shuffled",
                                                               "non-content words shuffled", "all words shuffled")))
 
@@ -478,7 +522,8 @@ class _SemanticStructureTask(_SnareMatchTask):
         """Winner per case (first maximum) -> per-option win rates; official records per winning option."""
         scores = self._score_matrix(samples, responses)
         ranks = option_ranks(scores, self.ties)
-        named: dict[str, np.ndarray] = {"accuracy": top_n_hits(ranks, 1)[:, 0]}
+        named: dict[str, np.ndarray] = {"accuracy": top_n_hits(ranks, 1)[:, 0],
+                                        "accuracy_tie_split": self._tie_split(scores, samples)}
         for j, key in enumerate(self.option_keys):
             named[f"{key}_top1"] = top_n_hits(ranks, 1)[:, j]
         metrics = self._metrics(named, ctx)

@@ -25,8 +25,9 @@ snare_semantic_structure_coco_mllm / _flickr30k_mllm    *_Semantic_Structure 0 o
 
 Metrics: ``accuracy`` (primary) with the harness's task-aware strict parse and
 ``accuracy_legacy`` with the official cascade (see :mod:`mmharness.metrics.snare_answers`), and
-the ``unparsed_rate`` of each. Failed generations (skipped samples) leave the denominator, as the
-official scripts drop failed API calls.
+the ``unparsed_rate`` of each. ``tables["degeneracy"]`` flags a run whose every answer is the same
+text (:mod:`mmharness.metrics.degeneracy`; the leaderboard then does not rank it). Failed
+generations (skipped samples) leave the denominator, as the official scripts drop failed API calls.
 
 Options: ``subset`` (``None`` = every item, the BLIP-2 script; 1500 = the GPT-4V runs: the items
 are ``random.sample`` with ``snare_seed`` and their ids are recorded), ``snare_seed`` (1),
@@ -61,6 +62,7 @@ from ..loaders.snare import (
 from ..loaders.snare_captions import COMPOSITION_EXCLUDED, MAX_WORDS, SPATIAL_RELATIONS
 from ..loaders import snare_prompts as P
 from ..metrics.bootstrap import bootstrap_samples, percentile_interval
+from ..metrics.degeneracy import check_generate
 from ..metrics.snare_answers import UNPARSED_LEGACY, gold_answer, legacy_parse, strict_parse
 from ..registry import register_group, register_task
 from ..requests import Capability, GenerateRequest, GenerationParams, Message, Response, TextResponse
@@ -93,6 +95,7 @@ class _SnareMllmTask(Task):
     protocol: ClassVar[str] = SNARE_PROTOCOL + "; MLLM protocol of MLLM-test.py / GPT-4-Vision-test.py @d367352"
     uses: ClassVar[tuple[Capability, ...]] = (Capability.GENERATE,)
     primary_metric: ClassVar[str] = "accuracy"
+    family: ClassVar[str] = "SNARE"
     official_name: ClassVar[str] = ""
     official_num: ClassVar[int] = 0
     metric_specs = _specs(0.5)
@@ -210,7 +213,8 @@ class _SnareMllmTask(Task):
         tables = {"by_gold": by_gold,
                   "official_record": {"Acc": metrics["accuracy_legacy"].value, "n": len(samples),
                                       "correct": int(ind[:, 1].sum())},
-                  "counts": {"n_items": self._n_items, "n_scored": len(samples)}}
+                  "counts": {"n_items": self._n_items, "n_scored": len(samples)},
+                  "degeneracy": check_generate([r.text for r in responses], [s.gold for s in samples])}
         if self.subset is not None:
             tables["subset_ids"] = [s.id for s in samples]
         notes = ["accuracy uses the harness's strict parse; accuracy_legacy reproduces the official cascade "

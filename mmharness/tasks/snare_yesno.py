@@ -21,6 +21,11 @@ Its content hash keys the response cache and is recorded. Decoding: greedy with
 the ``generate`` capability does not express: a documented difference. Metrics: ``accuracy`` and
 ``<option>_yes_rate`` with the official substring rule, ``accuracy_word`` with a word-boundary
 yes/no parse (alternative), and the rates of answers containing neither yes nor no.
+The official accuracy is the "yes" rate on the correct option only, so a model that says yes to
+everything scores 1.0; the leaderboard ranks on ``balanced_accuracy`` (non-official): the mean of
+that rate and the "no" rate (no "yes" substring) on the other options, 0.5 for any model that gives
+every option the same answer. ``tables["degeneracy"]`` flags a run whose every answer is the same
+text (:mod:`mmharness.metrics.degeneracy`).
 The repository's LLaVA wrapper builds every question from the last option (a nested-loop bug);
 that is not reproduced.
 
@@ -43,6 +48,7 @@ from ..loaders.aro import VG_ATTRIBUTION_FILE, VG_RELATION_FILE
 from ..loaders.aro_hf import mirror_options, options_config
 from ..loaders.snare import case_image, load_vg
 from ..loaders.snare_prompts import DESCRIBE_PROMPT, blip2_followup, blip2_question
+from ..metrics.degeneracy import check_generate
 from ..metrics.bootstrap import bootstrap_samples, percentile_interval
 from ..registry import register_group, register_task
 from ..requests import Capability, GenerateRequest, GenerationParams, Message, Response, TextResponse
@@ -76,6 +82,7 @@ class SnareDescribeVG(Task):
     description: ClassVar[str] = "SNARE yes/no protocol, stage 1: 'Question: Describe the image. Answer:' per VG crop."
     uses: ClassVar[tuple[Capability, ...]] = (Capability.GENERATE,)
     primary_metric: ClassVar[str] = "empty_rate"
+    family: ClassVar[str] = "SNARE"
     metric_specs = (MetricSpec("empty_rate", False, chance=None, official=False,
                                description="Fraction of empty descriptions (a wiring check; stage 1 has no score)."),)
 
@@ -159,6 +166,8 @@ class _SnareYesNo(Task):
     protocol: ClassVar[str] = YESNO_PROTOCOL
     uses: ClassVar[tuple[Capability, ...]] = (Capability.GENERATE,)
     primary_metric: ClassVar[str] = "accuracy"
+    leaderboard_metric: ClassVar[str] = "balanced_accuracy"
+    family: ClassVar[str] = "SNARE"
     matching: ClassVar[type[_SnareMatchTask]]
     prefix: ClassVar[str] = ""
 
@@ -184,7 +193,12 @@ class _SnareYesNo(Task):
                MetricSpec("unparsed_rate", False, chance=None,
                           description="Fraction of answers with neither 'yes' nor 'no' as substrings (scored 0)."),
                MetricSpec("unparsed_rate_word", False, chance=None, official=False,
-                          description="Fraction of answers with neither word yes nor word no.")]
+                          description="Fraction of answers with neither word yes nor word no."),
+               MetricSpec("balanced_accuracy", True, chance=0.5, official=False,
+                          description="Non-official (the leaderboard's ranking metric): mean of the 'yes' rate "
+                                      "on the correct option and the rate of answers without 'yes' on the other "
+                                      "options (per item, then over items); 0.5 for a model that answers every "
+                                      "option alike.")]
         for j, key in enumerate(cls.matching.option_keys):
             out.append(MetricSpec(f"{key}_yes_rate", j == 0 and cls.matching is not SnareSpatialRelationship,
                                   chance=0.5, description=f"Rate of 'yes' (substring) to the question built from "
@@ -259,7 +273,8 @@ class _SnareYesNo(Task):
         gold = np.array([it["gold"] for it in items])
         rows = np.arange(len(items))
         named = {"accuracy": sub[rows, gold], "accuracy_word": word[rows, gold],
-                 "unparsed_rate": unp.mean(axis=1), "unparsed_rate_word": wunp.mean(axis=1)}
+                 "unparsed_rate": unp.mean(axis=1), "unparsed_rate_word": wunp.mean(axis=1),
+                 "balanced_accuracy": 0.5 * (sub[rows, gold] + 1.0 - (sub.sum(axis=1) - sub[rows, gold]) / (n_opt - 1))}
         keys = self.matching.option_keys
         for j, key in enumerate(keys):
             named[f"{key}_yes_rate"] = sub[:, j]
@@ -282,8 +297,10 @@ class _SnareYesNo(Task):
         official += [{"Attributes": names[j], names[j]: float(sub[:, j].mean())} for j in range(n_opt)]
         notes = [f"{len(by_item) - len(items)} item(s) without an answer for every option were left out."] \
             if len(items) < len(by_item) else []
+        degeneracy = check_generate([r.text for r in responses], [s.gold for s in samples])
         return TaskResult(metrics, per_sample=[{"yes": "yes" in r.text.lower()} for r in responses],
-                          tables={"official_records": official, "counts": {"n_items": len(items)}}, notes=notes)
+                          tables={"official_records": official, "counts": {"n_items": len(items)},
+                                  "degeneracy": degeneracy}, notes=notes)
 
 
 def _register(name: str, matching: type[_SnareMatchTask], prefix: str) -> None:
