@@ -56,12 +56,18 @@ def test_real_runs_are_flagged_as_sample_data_and_not_ranked(real):
         assert "--include-samples" in m["excluded_reason"]
         assert m["overall_rank"] is None and m["average_rank"] is None
         assert all(c["rank"] is None for c in m["cells"].values())
-    # values and provenance come from the files
+    # values and provenance come from the files; the column ranks on accuracy (the task's leaderboard
+    # metric), the official MacroStd is kept beside it
     rnd = _model(doc, "random(seed=0)")
     res = load_results(paths["random"])
     cell = rnd["cells"]["cifar10_b"]
     t = res["tasks"]["cifar10_b"]
-    assert cell["value"] == t["metrics"]["macrostd_population"]["value"]
+    col = doc["tasks"]["cifar10_b"]
+    assert (col["metric"], col["metric_source"], col["official_metric"]) == \
+        ("accuracy", "leaderboard_metric", "macrostd_population")
+    assert col["official_metric_metadata"] == t["metric_metadata"]["macrostd_population"]
+    assert cell["value"] == t["metrics"]["accuracy"]["value"]
+    assert cell["metrics"]["macrostd_population"]["value"] == t["metrics"]["macrostd_population"]["value"]
     assert set(cell["metrics"]) == set(t["metrics"])
     prov = cell["provenance"]
     assert prov["results_file"] == str(paths["random"])
@@ -70,7 +76,14 @@ def test_real_runs_are_flagged_as_sample_data_and_not_ranked(real):
     assert prov["data_fingerprint"] == t["data"]["fingerprint"] and prov["task_version"] == t["version"]
     assert prov["harness_version"] == res["harness"]["version"] and prov["data_kind"] == "sample"
     assert Path(prov["samples_log"]).is_file()
-    # MacroStd has no chance level: normalised against the worst end of its range [0, 0.5]
+    # accuracy is normalised against its chance level 1/10
+    assert col["normalization"] == {"method": "chance", "zero": 0.1, "best": 1.0}
+    assert cell["normalized"] == pytest.approx((cell["value"] - 0.1) / 0.9)
+    # ranking on MacroStd (--metric): no chance level, normalised against the worst end of its range [0, 0.5]
+    doc = build_leaderboard([out], BuildOptions(metrics={"cifar10_b": "macrostd_population"}))
+    cell = _model(doc, "random(seed=0)")["cells"]["cifar10_b"]
+    assert doc["tasks"]["cifar10_b"]["metric_source"] == "override"
+    assert cell["value"] == t["metrics"]["macrostd_population"]["value"]
     assert doc["tasks"]["cifar10_b"]["normalization"] == {"method": "range", "zero": 0.5, "best": 0.0}
     assert cell["normalized"] == pytest.approx((0.5 - cell["value"]) / 0.5)
 
@@ -79,12 +92,22 @@ def test_include_samples_ranks_them(real):
     out, paths = real
     doc = build_leaderboard([out], BuildOptions(include_samples=True))
     vals = {m["label"]: m["cells"]["cifar10_b"]["value"] for m in doc["models"]}
-    assert vals["oracle"] == 0.0 and vals["random(seed=0)"] > 0.0
+    macrostd = {m["label"]: m["cells"]["cifar10_b"]["metrics"]["macrostd_population"]["value"] for m in doc["models"]}
+    # accuracy ranks: oracle 1.0 first, random 0.08 second; constant (every logit equal) is flagged and not
+    # ranked, although its MacroStd is the best possible value, like the oracle's
+    assert vals == {"oracle": 1.0, "random(seed=0)": 0.08, "constant": 0.1}
+    assert macrostd["oracle"] == 0.0 and macrostd["constant"] == 0.0 and macrostd["random(seed=0)"] > 0.0
     ranks = {m["label"]: m["cells"]["cifar10_b"]["rank"] for m in doc["models"]}
-    # oracle and constant are both perfectly consistent (MacroStd 0): tie shares positions 1 and 2
-    assert ranks["oracle"] == 1.5 and ranks["random(seed=0)"] == 3.0
-    assert ranks["constant"] == (1.5 if vals["constant"] == 0.0 else ranks["constant"])
+    assert ranks == {"oracle": 1.0, "random(seed=0)": 2.0, "constant": None}
+    const = _model(doc, "constant")
+    assert const["cells"]["cifar10_b"]["degenerate"]["rule"] == "constant_logits"
+    assert const["degenerate_tasks"] == ["cifar100_b", "cifar10_b"] and const["average_rank"] is None
+    assert doc["tasks"]["cifar10_b"]["n_ranked"] == 2 and doc["tasks"]["cifar10_b"]["n_degenerate"] == 1
     assert all(m["ranked"] and m["complete"] for m in doc["models"])
+    # overall: the constant model's averages count its flagged cells at most at the zero point (chance);
+    # random(seed=0) happens to be below chance on these sample images (0.08 of 50, 0.015 of 200)
+    assert [m["label"] for m in doc["models"]] == ["oracle", "constant", "random(seed=0)"]
+    assert _model(doc, "constant")["average_score"] == 0.0 and _model(doc, "random(seed=0)")["average_score"] < 0
 
 
 def test_metric_override_ranks_on_accuracy(real):

@@ -195,7 +195,8 @@ def test_leaderboard_leaves_hostile_files_out_and_builds_from_the_good_ones(runs
     assert sorted(m["adapter"] for m in doc["models"]) == ["oracle", "random"]
     assert all(m["overall_rank"] is not None or not m["complete"] for m in doc["models"])
     orc = next(m for m in doc["models"] if m["adapter"] == "oracle")
-    assert orc["overall_rank"] == 1 and orc["cells"]["cifar10_b"]["value"] == 0.0
+    assert orc["overall_rank"] == 1 and orc["cells"]["cifar10_b"]["value"] == 1.0  # accuracy: the ranking metric
+    assert orc["cells"]["cifar10_b"]["metrics"]["macrostd_population"]["value"] == 0.0  # the official one, beside
     assert [s["path"] for s in doc["sources"]] == sorted([str(runs["oracle"]), str(runs["random"])])
     # the CLI: the build goes on, each file is named with its reason on stderr
     r = CliRunner().invoke(main, ["leaderboard", "build", *map(str, paths), "-o", str(tmp_path / "lb.json"),

@@ -1,11 +1,14 @@
 """Build the canonical leaderboard (models x tasks) from results files.
 
 One row per *model entry* = adapter + model fingerprint (weights and arguments) + precision + data
-kind (sample or full) + sample limit; one column per task. Each cell holds the task's primary
-metric (or the one chosen with ``metrics``), its normalised score and rank, every metric of the
-run, and the provenance of the number. The rules (normalisation, ranks, averages, duplicates,
-sample-data and limited runs, unknown tasks) are stated in :data:`RULES` and written into every
-leaderboard.
+kind (sample or full) + sample limit; one column per task. Each cell holds the task's ranking
+metric (the task's declared ``leaderboard_metric``, else its primary metric, or the one chosen with
+``metrics``) beside the paper's official headline (the primary metric), its normalised score and
+rank, every metric of the run, the provenance of the number, and the degeneracy flag its scoring
+recorded (``tables["degeneracy"]``: a flagged cell keeps its value but is not ranked). Averages run
+over the task set and, beside them, over each benchmark family. The rules (ranking metric,
+normalisation, ranks, degenerate responses, averages, families, duplicates, sample-data and limited
+runs, unknown tasks) are stated in :data:`RULES` and written into every leaderboard.
 
 Nothing is dropped silently: a file that cannot be used, a duplicate, an unknown task, a column
 that mixes data versions... each becomes a *problem* recorded in the leaderboard (and printed by
@@ -36,12 +39,35 @@ from .sources import ERROR, WARNING, Problem, Run, read_sources
 log = logging.getLogger(__name__)
 
 LEADERBOARD_KIND = "mmharness.leaderboard"
-LEADERBOARD_SCHEMA_VERSION = "1.0"
+LEADERBOARD_SCHEMA_VERSION = "1.1"
 
 RULES = {
+    "ranking_metric": "Each column ranks on the task's declared leaderboard metric (Task.leaderboard_metric: a "
+                      "metric that measures how well the task is done, e.g. accuracy for CIFAR-B, where the "
+                      "paper's MacroStd gives any one-class predictor the best value, and the tie-split accuracy "
+                      "for SNARE, where the official rule gives every tie to the positive option), else on its "
+                      "primary metric; --metric TASK=METRIC overrides it. The paper's official headline (the "
+                      "primary metric recorded in the results) is shown beside it. When no results file of the "
+                      "column has the declared metric (files written before it existed), the column ranks on "
+                      "the primary metric and a warning says so; a cell whose file lacks the column's metric "
+                      "is shown as missing (re-running from the response cache adds it without model calls).",
     "normalization": NORMALIZATION_RULE,
     "rank": RANK_RULE,
+    "degenerate": "A task's scoring records evidence that the responses do not depend on the input "
+                  "(tables.degeneracy of the results): classify, every sample's logits identical or every "
+                  "prediction the same class; generate, every answer the same text; match, the top score tied "
+                  "on more than half of the items (none of these fire on fewer than 2 responses, nor the "
+                  "classify/generate rules when every gold answer is the same). Such a cell is flagged with the "
+                  "reason and gets no rank on the task; it keeps its value and normalised score, and enters the "
+                  "averages (overall and family) with its normalised score capped at 0 (the zero point: "
+                  "chance, or the worst end of the range): responses that ignore the input show nothing above "
+                  "chance, whatever a metric without a chance level (e.g. mAP: the positive rate) gives them.",
     "average": AVERAGE_RULE,
+    "families": "Benchmark families come from the task registry: the task's declared family (Task.family), "
+                "else the largest registered task group holding it, else the task's own name. A family "
+                "average is the mean normalised score over the family's tasks in the score task set, marked "
+                "incomplete (n/N) like the overall average; renderings show the families with more than one "
+                "such task beside the overall average (every family is in the JSON).",
     "rows": "One row per adapter + model fingerprint + precision + data kind (sample/full) + sample limit.",
     "task_set": "The averages run over the task set: the tasks named with --tasks (groups expanded), by default "
                 "every task with at least one ranked result (every task when nothing is ranked). Other "
@@ -95,7 +121,7 @@ class BuildOptions:
 
     def as_dict(self) -> dict:
         """The options as recorded in the leaderboard's ``settings`` (``verify`` shows in ``problems``
-        and ``rules``, not here: the leaderboard schema 1.0 has no such setting)."""
+        and ``rules``, not here: the leaderboard schema has no such setting)."""
         return {"tasks": list(self.tasks) if self.tasks else None, "metrics": dict(self.metrics),
                 "include_samples": self.include_samples, "include_limited": self.include_limited,
                 "strict": self.strict, "includes": list(self.includes)}
@@ -139,19 +165,40 @@ def row_flags(key: tuple) -> list[str]:
 # --------------------------------------------------------------------------- helpers
 
 
-def _registered_tasks(includes: Sequence[str]) -> dict[str, str]:
-    """Registered task name -> version (plugins from ``includes`` first)."""
+def _registered_tasks(includes: Sequence[str]) -> dict[str, dict]:
+    """Registered task name -> ``{"version", "ranking_metric", "family"}`` (plugins from ``includes``
+    first); a task class that cannot be imported gets version ``"?"`` and no declared ranking metric."""
     from ..registry import TASKS, include
+    from ..task import task_family
 
     for inc in includes:
         include(inc)
     out = {}
     for n in TASKS.names():
         try:
-            out[n] = str(TASKS.get(n).version)
+            cls = TASKS.get(n)
+            out[n] = {"version": str(cls.version), "ranking_metric": getattr(cls, "leaderboard_metric", "") or None,
+                      "family": task_family(n, cls)}
         except Exception:  # noqa: BLE001 - a broken plugin must not hide the leaderboard
-            out[n] = "?"
+            out[n] = {"version": "?", "ranking_metric": None, "family": task_family(n)}
     return out
+
+
+def _average_term(cell: dict) -> float | None:
+    """What a cell adds to the averages: its normalised score, at most 0 (the zero point: chance,
+    or the worst end of the range) when the cell is flagged degenerate."""
+    v = cell["normalized"]
+    return min(v, 0.0) if v is not None and cell.get("degenerate") else v
+
+
+def _degenerate_flag(t: dict) -> dict | None:
+    """The degeneracy flag a task's scoring recorded (``tables.degeneracy.degenerate``), or None
+    (not degenerate, not checked, or written before the check existed)."""
+    rec = (t.get("tables") or {}).get("degeneracy")
+    flag = rec.get("degenerate") if isinstance(rec, dict) else None
+    if not isinstance(flag, dict) or not isinstance(flag.get("rule"), str) or not isinstance(flag.get("reason"), str):
+        return None
+    return {"rule": flag["rule"], "reason": flag["reason"]}
 
 
 def _expand_task_set(names: Sequence[str], columns: list[str]) -> list[str]:
@@ -298,12 +345,29 @@ def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None 
     columns = task_set + [t for t in columns_seen if t not in task_set]
 
     # ---- per task: metric, metadata, normalisation, checks
+    from ..task import task_family
+
     tasks_doc: dict[str, dict] = {}
     for t in columns:
         cells = [(r, r["per"][t][0]) for r in rows if t in r["per"]]
         newest = max((run for _, run in cells), key=lambda x: (x.created, x.path))
         nt = newest.doc["tasks"][t]
-        metric = opts.metrics.get(t) or nt["primary_metric"]
+        official = nt["primary_metric"]
+        reg = registered.get(t) or {}
+        ranking = reg.get("ranking_metric")
+        if t in opts.metrics:
+            metric, source = opts.metrics[t], "override"
+        elif ranking and ranking != official and any(ranking in run.doc["tasks"][t]["metric_metadata"]
+                                                     for _, run in cells):
+            metric, source = ranking, "leaderboard_metric"
+        else:
+            metric, source = official, "primary_metric"
+            if ranking and ranking != official:
+                problems.append(Problem(WARNING, "ranking_metric_absent",
+                                        f"task {t!r}: no results file has its leaderboard metric {ranking!r} "
+                                        f"(written before it existed): ranking on the primary metric {official!r} "
+                                        f"instead. Re-run the models (cached responses are re-scored without "
+                                        f"model calls) to rank on {ranking!r}.", newest.path, t))
         declared = sorted({run.doc["tasks"][t]["primary_metric"] for _, run in cells})
         by_age = sorted((run for _, run in cells), key=lambda x: (x.created, x.path), reverse=True)
         meta_run = next((run for run in by_age if metric in run.doc["tasks"][t]["metric_metadata"]), None)
@@ -313,6 +377,7 @@ def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None 
         meta = dict(meta_run.doc["tasks"][t]["metric_metadata"][metric])
         ref = normalization_reference(meta)
         is_registered = t in registered
+        registered_version = reg.get("version")
         if not is_registered:
             problems.append(Problem(WARNING, "unknown_task",
                                     f"task {t!r} is not registered in this mmharness version (a plugin task, or "
@@ -320,10 +385,11 @@ def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None 
                                     f"metric metadata recorded in its results files. Pass --include to load the "
                                     f"plugin that defines it.", newest.path, t))
         if len(declared) > 1 and t not in opts.metrics:
+            what = "ranking on and showing as official" if source == "primary_metric" else "showing as official"
             problems.append(Problem(WARNING, "mixed_primary",
-                                    f"task {t!r}: results declare different primary metrics {declared}; ranking "
-                                    f"on {metric!r} (declared by the newest, {newest.path}). Choose with "
-                                    f"--metric {t}=NAME.", newest.path, t))
+                                    f"task {t!r}: results declare different primary metrics {declared}; {what} "
+                                    f"{official!r} (declared by the newest, {newest.path}). Choose the ranking "
+                                    f"metric with --metric {t}=NAME.", newest.path, t))
         ranked_cells = [(r, run) for r, run in cells if r["ranked"]]
         for what, key in (("task versions", lambda x: x.doc["tasks"][t]["version"]),
                           ("data fingerprints", lambda x: x.doc["tasks"][t]["data"]["fingerprint"])):
@@ -332,10 +398,10 @@ def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None 
                 problems.append(Problem(WARNING, "mixed_data" if "data" in what else "mixed_version",
                                         f"task {t!r}: ranked cells differ in {what} {vals}; their numbers may "
                                         f"not be comparable (see each cell's provenance).", None, t))
-        if is_registered and registered[t] not in ("?",) and nt["version"] != registered[t]:
+        if is_registered and registered_version not in ("?",) and nt["version"] != registered_version:
             problems.append(Problem(WARNING, "task_version",
                                     f"task {t!r}: newest results use task version {nt['version']!r}, this "
-                                    f"mmharness has version {registered[t]!r}; re-run to get current numbers.",
+                                    f"mmharness has version {registered_version!r}; re-run to get current numbers.",
                                     newest.path, t))
         for r, run in cells:
             other = run.doc["tasks"][t]["metric_metadata"].get(metric)
@@ -345,13 +411,16 @@ def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None 
                                         f"(direction/range/chance) from {meta_run.path}, whose metadata is used "
                                         f"for every cell.", run.path, t, r["id"]))
         tasks_doc[t] = {
-            "registered": is_registered, "registered_version": registered.get(t),
-            "in_task_set": t in task_set, "metric": metric, "declared_primary_metrics": declared,
+            "registered": is_registered, "registered_version": registered_version,
+            "in_task_set": t in task_set, "metric": metric, "metric_source": source,
+            "official_metric": official, "official_metric_metadata": dict(nt["metric_metadata"][official]),
+            "declared_primary_metrics": declared,
             "metric_metadata": meta, "normalization": ref,
+            "family": reg.get("family") or task_family(t),
             "description": nt.get("description", ""), "protocol": nt["protocol"],
             "versions": sorted({run.doc["tasks"][t]["version"] for _, run in cells}),
             "data_fingerprints": sorted({run.doc["tasks"][t]["data"]["fingerprint"] for _, run in cells}),
-            "n_models": len(cells), "n_ranked": 0, "plots": [],
+            "n_models": len(cells), "n_ranked": 0, "n_degenerate": 0, "plots": [],
         }
 
     # ---- cells
@@ -372,7 +441,9 @@ def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None 
                 problems.append(Problem(WARNING, "missing_metric",
                                         f"model {r['id']}, task {t!r}: {run.path} has no metric "
                                         f"{meta['metric']!r} (metrics: {', '.join(sorted(td['metrics']))}); the "
-                                        f"cell is shown as missing.", run.path, t, r["id"]))
+                                        f"cell is shown as missing. If the file predates the metric, re-running "
+                                        f"the model adds it (cached responses are re-scored without model calls).",
+                                        run.path, t, r["id"]))
             elif mv.get("value") is None:
                 status = "no_value"
             value = mv.get("value") if mv else None
@@ -383,20 +454,36 @@ def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None 
                                    for o in lst[1:]]}
             if mv and mv.get("ci") is not None:
                 cell["ci"] = list(mv["ci"])
+            cell["degenerate"] = _degenerate_flag(td)
+            if cell["degenerate"]:
+                meta["n_degenerate"] += 1
             r["cells"][t] = cell
 
     # ---- per-task ranks among ranked rows
     for t in columns:
         hib = tasks_doc[t]["metric_metadata"]["higher_is_better"]
-        pts = [(r, r["cells"][t]["value"]) for r in rows if r["ranked"] and r["cells"][t]["value"] is not None]
+        pts = [(r, r["cells"][t]["value"]) for r in rows if r["ranked"] and r["cells"][t]["value"] is not None
+               and not r["cells"][t].get("degenerate")]
         for (r, _), rk in zip(pts, fractional_ranks([v for _, v in pts], hib)):
             r["cells"][t]["rank"] = rk
         tasks_doc[t]["n_ranked"] = len(pts)
 
-    # ---- averages and overall rank
+    # ---- averages (overall and per family) and overall rank
     score_tasks = [t for t in task_set if tasks_doc[t]["normalization"]["method"] != "none"]
+    families: dict[str, dict] = {}
+    for t in columns:
+        fam = families.setdefault(tasks_doc[t]["family"], {"tasks": [], "averaged": []})
+        fam["tasks"].append(t)
+        if t in score_tasks:
+            fam["averaged"].append(t)
     for r in rows:
-        norm = [r["cells"][t]["normalized"] for t in score_tasks]
+        r["family_averages"] = {}
+        for f, fam in families.items():
+            vals = [_average_term(r["cells"][t]) for t in fam["averaged"]]
+            r["family_averages"][f] = {"score": mean_or_none(vals), "n": sum(v is not None for v in vals),
+                                       "total": len(vals)}
+        r["degenerate_tasks"] = [t for t in columns if r["cells"][t].get("degenerate")]
+        norm = [_average_term(r["cells"][t]) for t in score_tasks]
         ranks = [r["cells"][t]["rank"] for t in task_set]
         vals = [r["cells"][t]["value"] for t in task_set]
         r["average_score"] = mean_or_none(norm)
@@ -447,8 +534,9 @@ def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None 
             "flags": r["flags"], "ranked": r["ranked"], "excluded_reason": r["excluded_reason"],
             "overall_rank": r["overall_rank"], "average_score": r["average_score"],
             "average_score_n": r["average_score_n"], "average_rank": r["average_rank"],
-            "average_rank_n": r["average_rank_n"], "n_tasks": r["n_tasks"], "complete": r["complete"],
-            "missing": r["missing"], "cells": r["cells"],
+            "average_rank_n": r["average_rank_n"], "family_averages": r["family_averages"],
+            "n_tasks": r["n_tasks"], "complete": r["complete"], "missing": r["missing"],
+            "degenerate_tasks": r["degenerate_tasks"], "cells": r["cells"],
         })
     doc = {
         "schema_version": LEADERBOARD_SCHEMA_VERSION,
@@ -460,6 +548,7 @@ def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None 
         "task_set": task_set,
         "score_task_set": score_tasks,
         "columns": columns,
+        "families": families,
         "tasks": tasks_doc,
         "models": models,
         "plots": plots,

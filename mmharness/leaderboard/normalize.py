@@ -10,11 +10,13 @@ Pure functions, no I/O. The rules (also written into every leaderboard under ``r
   It is never clipped. It is undefined (``None``) when ``best`` or the zero point is not a finite
   number, or when they are equal; such a task is left out of the average score (it is still ranked).
   Example: MacroStd (lower is better, range [0, 0.5], no chance level): ``(0.5 - v) / 0.5``.
-* **Per-task rank.** Among the ranked models that have a value, 1 = best in the metric's direction;
+* **Per-task rank.** Among the ranked models that have a value and whose cell is not flagged degenerate
+  (see ``build.RULES["degenerate"]``), 1 = best in the metric's direction;
   ties get the mean of the positions they span (fractional ranking: 1, 2.5, 2.5, 4), so that the
   ranks of every task sum to the same total and average ranks stay comparable.
-* **Averages.** Over the chosen task set, the plain mean of the values that exist; nothing is
-  imputed. An average that misses any task of the set is *incomplete* and is marked as such.
+* **Averages.** Over the chosen task set, the plain mean of the values that exist (a cell flagged
+  degenerate adds its normalised score capped at 0); nothing is imputed. An average that misses any
+  task of the set is *incomplete* and is marked as such.
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ NORMALIZATION_RULE = (
     "negative = below chance; never clipped. Undefined (null) when best or zero is unknown or they are "
     "equal: such a task is left out of the average score but still ranked.")
 RANK_RULE = (
-    "Per task, among ranked models with a value: 1 = best in the metric's direction; ties share the mean "
-    "of the positions they span (fractional ranking: 1, 2.5, 2.5, 4). Models flagged as sample-data or "
-    "limited runs are not ranked unless included explicitly.")
+    "Per task, among ranked models with a value and no degeneracy flag: 1 = best in the metric's direction; "
+    "ties share the mean of the positions they span (fractional ranking: 1, 2.5, 2.5, 4). Models flagged as "
+    "sample-data or limited runs are not ranked unless included explicitly; a cell flagged degenerate is never "
+    "ranked on its task.")
 AVERAGE_RULE = (
     "average_score = mean of the normalised scores over the task set (tasks with an undefined "
-    "normalisation excluded); average_rank = mean of the per-task ranks over the task set. Missing cells "
-    "are never imputed: an average over fewer tasks than the set is marked incomplete. Overall rank: "
+    "normalisation excluded; a cell flagged degenerate counts at most 0); average_rank = mean of the per-task "
+    "ranks over the task set (degenerate cells have none). Missing cells are never imputed: an average over "
+    "fewer tasks than the set is marked incomplete. Overall rank: "
     "ranked models with a complete row, ordered by average_score (higher first; by average_rank when no task "
     "of the set can be normalised); equal averages share a rank (1, 2, 2, 4). Incomplete rows get no overall "
     "rank and are listed after the complete ones.")

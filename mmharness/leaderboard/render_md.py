@@ -1,15 +1,20 @@
-"""Markdown rendering of a leaderboard: the table, the column legend, unranked rows, problems."""
+"""Markdown rendering of a leaderboard: the table, the column legend, degenerate responses, unranked
+rows, problems."""
 
 from __future__ import annotations
 
 from .render_common import (
     NOTES,
     average_text,
-    cell_text,
     column_title,
+    degenerate_lines,
+    family_text,
+    family_title,
     model_text,
     position_text,
+    shown_families,
     summary_line,
+    task_cell_text,
     task_legend,
 )
 
@@ -20,16 +25,23 @@ def _esc(s: str) -> str:
 
 def render_markdown(doc: dict) -> str:
     """The leaderboard as a GitHub-flavoured Markdown document."""
-    head = ["#", "model", "avg score", "avg rank", *[column_title(doc, t) for t in doc["columns"]]]
+    fams = shown_families(doc)
+    head = ["#", "model", "avg score", *[family_title(f) for f in fams], "avg rank",
+            *[column_title(doc, t) for t in doc["columns"]]]
     lines = ["# Leaderboard", "", _esc(summary_line(doc)), "",
              "| " + " | ".join(_esc(h) for h in head) + " |",
-             "|" + "|".join(["---:", "---", "---:", "---:"] + ["---:"] * len(doc["columns"])) + "|"]
+             "|" + "|".join(["---:", "---", "---:"] + ["---:"] * len(fams) + ["---:"]
+                            + ["---:"] * len(doc["columns"])) + "|"]
     for m in doc["models"]:
-        cells = [position_text(m), model_text(m), average_text(m, doc, "score"), average_text(m, doc, "rank"),
-                 *[cell_text(m["cells"][t]) for t in doc["columns"]]]
+        cells = [position_text(m), model_text(m), average_text(m, doc, "score"), *[family_text(m, f) for f in fams],
+                 average_text(m, doc, "rank"), *[task_cell_text(doc, m, t) for t in doc["columns"]]]
         lines.append("| " + " | ".join(_esc(c) for c in cells) + " |")
     lines += ["", _esc(NOTES), "", "## Tasks", ""]
     lines += [f"- {_esc(task_legend(doc, t))}" for t in doc["columns"]]
+    degenerate = degenerate_lines(doc)
+    if degenerate:
+        lines += ["", "## Degenerate responses (kept, not ranked on the task)", ""]
+        lines += [f"- {_esc(line)}" for line in degenerate]
     excluded = [m for m in doc["models"] if m["excluded_reason"]]
     if excluded:
         lines += ["", "## Unranked entries", ""]

@@ -64,10 +64,26 @@
 
   function modelLabel(m) { return m.label; }
 
+  // the official metric shown beside the ranking one (null when the column ranks on it)
+  function officialOf(t) {
+    var td = DATA.tasks[t];
+    return td.official_metric !== td.metric ? td.official_metric : null;
+  }
+
+  function officialValue(cell, official) {
+    var mv = official && cell.metrics ? cell.metrics[official] : null;
+    return mv ? mv.value : null;
+  }
+
+  // families whose average is shown beside the overall one: those averaging more than one task
+  function shownFamilies() {
+    return Object.keys(DATA.families).filter(function (f) { return DATA.families[f].averaged.length > 1; });
+  }
+
   // ------------------------------------------------------------------ table
   var sortState = { key: null, dir: 1 };
 
-  function cellDisplay(cell, mode) {
+  function cellDisplay(cell, mode, official) {
     if (cell.status === "missing") { return { text: "—", num: null, title: "no result for this task (not imputed)" }; }
     if (cell.status === "missing_metric") { return { text: "— (no metric)", num: null, title: "the results file lacks the ranking metric" }; }
     var num = mode === "rank" ? cell.rank : (mode === "normalized" ? cell.normalized : cell.value);
@@ -76,16 +92,20 @@
     var p = cell.provenance || {};
     var lines = [
       "value: " + fmt(cell.value) + (cell.ci ? "  CI [" + fmt(cell.ci[0]) + ", " + fmt(cell.ci[1]) + "]" : ""),
-      "normalised: " + fmt(cell.normalized, 3) + "   rank: " + fmtRank(cell.rank),
+      "normalised: " + fmt(cell.normalized, 3) + "   rank: " + fmtRank(cell.rank)];
+    if (official) { lines.push("official " + official + ": " + fmt(officialValue(cell, official))); }
+    if (cell.degenerate) { lines.push("DEGENERATE (" + cell.degenerate.rule + ", not ranked): " + cell.degenerate.reason); }
+    lines = lines.concat([
       "results file: " + p.results_file,
       "created: " + p.created + "   run: " + (p.run_id || "").slice(0, 8),
       "mmharness " + p.harness_version + (p.harness_commit ? " @" + p.harness_commit.slice(0, 10) + (p.harness_dirty ? " (dirty)" : "") : ""),
       "task version " + p.task_version + ", data " + p.data_kind + " (" + p.data_source + ", fingerprint " + p.data_fingerprint + ")",
       "n scored " + p.n_scored + " of " + p.n_samples + (p.n_skipped ? " (" + p.n_skipped + " skipped)" : "") +
         ", seed " + p.seed + ", " + p.precision + (p.limit ? ", limit " + p.limit : "")
-    ];
+    ]);
     if (cell.superseded && cell.superseded.length) { lines.push("superseded: " + cell.superseded.map(function (s) { return s.results_file; }).join(", ")); }
-    return { text: text, num: num, title: lines.join("\n"), rank: cell.rank };
+    return { text: text, num: num, title: lines.join("\n"), rank: cell.rank, official: officialValue(cell, official),
+             degenerate: cell.degenerate || null };
   }
 
   function averageDisplay(m, which) {
@@ -101,17 +121,23 @@
     var cols = [
       { key: "position", title: "#", sub: "", cls: "", get: function (m) { return m.overall_rank; }, dir: 1 },
       { key: "model", title: "model", sub: "", cls: "model", get: function (m) { return modelLabel(m).toLowerCase(); }, dir: 1 },
-      { key: "avg_score", title: "avg score", sub: "normalised, ↑", cls: "", get: function (m) { return m.average_score; }, dir: -1 },
-      { key: "avg_rank", title: "avg rank", sub: "↓", cls: "", get: function (m) { return m.average_rank; }, dir: 1 }
+      { key: "avg_score", title: "avg score", sub: "normalised, ↑", cls: "", get: function (m) { return m.average_score; }, dir: -1 }
     ];
+    shownFamilies().forEach(function (f) {
+      cols.push({ key: "family:" + f, family: f, title: f + " avg", sub: "normalised, ↑", cls: "",
+                  get: function (m) { return m.family_averages[f].score; }, dir: -1 });
+    });
+    cols.push({ key: "avg_rank", title: "avg rank", sub: "↓", cls: "", get: function (m) { return m.average_rank; }, dir: 1 });
     var mode = document.getElementById("lb-show").value;
     DATA.columns.forEach(function (t) {
       var td = DATA.tasks[t];
       var hib = td.metric_metadata.higher_is_better;
       var dir = mode === "rank" ? 1 : (mode === "normalized" ? -1 : (hib ? -1 : 1));
+      var off = officialOf(t);
+      var beside = off ? " · official " + off + " " + (td.official_metric_metadata.higher_is_better ? "↑" : "↓") : "";
       cols.push({ key: "task:" + t, task: t, title: t, cls: "",
-                  sub: td.metric + " " + (hib ? "↑" : "↓") + (td.in_task_set ? "" : " (not averaged)"),
-                  get: function (m) { return cellDisplay(m.cells[t], mode).num; }, dir: dir });
+                  sub: td.metric + " " + (hib ? "↑" : "↓") + beside + (td.in_task_set ? "" : " (not averaged)"),
+                  get: function (m) { return cellDisplay(m.cells[t], mode, off).num; }, dir: dir });
     });
     return cols;
   }
@@ -168,18 +194,32 @@
                     [el("span", { "class": "swatch", style: "background:" + COLORS[m.id] }), modelLabel(m)]);
       m.flags.forEach(function (f) { name.appendChild(el("span", { "class": "badge" }, [f])); });
       tr.appendChild(name);
-      ["score", "rank"].forEach(function (w) {
-        var a = averageDisplay(m, w);
+      var averageCell = function (a) {
         var td = el("td", { "class": a.incomplete ? "incomplete" : "" }, [a.text]);
-        if (a.note) { td.appendChild(el("span", { "class": "rank", title: "average over an incomplete row" }, [a.note])); }
-        tr.appendChild(td);
+        if (a.note) { td.appendChild(el("span", { "class": "rank", title: "average over n of the N tasks" }, [a.note])); }
+        return td;
+      };
+      tr.appendChild(averageCell(averageDisplay(m, "score")));
+      shownFamilies().forEach(function (f) {
+        var a = m.family_averages[f];
+        var incomplete = a.score !== null && a.n < a.total;
+        tr.appendChild(averageCell({ text: fmt(a.score, 3), incomplete: incomplete, note: incomplete ? "* " + a.n + "/" + a.total : "" }));
       });
+      tr.appendChild(averageCell(averageDisplay(m, "rank")));
       DATA.columns.forEach(function (t) {
         var cell = m.cells[t];
-        var d = cellDisplay(cell, mode);
-        var td = el("td", { "class": cell.status === "ok" ? "" : "missing", title: d.title }, [d.text]);
-        if (mode !== "rank" && cell.rank !== null && cell.rank !== undefined) {
+        var off = officialOf(t);
+        var d = cellDisplay(cell, mode, off);
+        var cls = cell.status === "ok" ? "" : "missing";
+        if (d.degenerate) { cls += " degenerate"; }
+        var td = el("td", { "class": cls, title: d.title }, [d.text]);
+        if (d.degenerate) {
+          td.appendChild(el("span", { "class": "badge degenerate", title: d.degenerate.reason }, ["⚠ " + d.degenerate.rule]));
+        } else if (mode !== "rank" && cell.rank !== null && cell.rank !== undefined) {
           td.appendChild(el("span", { "class": "rank" }, ["(" + fmtRank(cell.rank) + ")"]));
+        }
+        if (off && cell.metrics) {
+          td.appendChild(el("span", { "class": "official", title: "official " + off }, ["· " + fmt(d.official)]));
         }
         tr.appendChild(td);
       });
@@ -194,21 +234,38 @@
       DATA.models.length + " model entries (" + nRanked + " ranked) × " + DATA.columns.length + " tasks; averages over " +
       DATA.task_set.length + " task(s): " + DATA.task_set.join(", ") + ". Built " + DATA.created + " by mmharness " + DATA.harness.version + ".";
     document.getElementById("lb-notes").textContent =
-      "Cells: the task's primary metric (rank among ranked models in parentheses). — = no result (never imputed). " +
-      "* n/N = average over an incomplete row; such rows get no overall rank ('incomplete'). " +
-      "Rows flagged 'sample' or 'limit=N' are shown but not ranked ('unranked').";
+      "Cells: the task's ranking metric (rank among ranked models in parentheses) · the paper's official metric, " +
+      "where the column ranks on another one. ⚠ rule = degenerate responses (see below): the value is kept but not ranked. " +
+      "— = no result (never imputed). * n/N = average over n of the N tasks (missing cells; for the average rank also " +
+      "the unranked degenerate cells); rows missing a task get no overall rank ('incomplete'). " +
+      "Rows flagged 'sample' or 'limit=N' are shown but not ranked ('unranked'). '<family> avg' = mean normalised score " +
+      "over a benchmark family.";
     var ul = document.getElementById("lb-tasks");
     DATA.columns.forEach(function (t) {
       var td = DATA.tasks[t], meta = td.metric_metadata, ref = td.normalization;
       var norm = ref.method === "chance" ? "0 = chance (" + ref.zero + "), 1 = best (" + ref.best + ")" :
         ref.method === "range" ? "no chance level: 0 = worst of range (" + ref.zero + "), 1 = best (" + ref.best + ")" :
         "not normalisable: left out of the average score";
-      var li = el("li", {}, [el("b", {}, [t]), ": " + td.metric + " (" + (meta.higher_is_better ? "higher" : "lower") +
-        " is better; " + norm + "); task version " + td.versions.join(", ") + "; " + td.n_models + " model(s)" +
+      var why = { override: "chosen with --metric", leaderboard_metric: "the task's leaderboard metric",
+                  primary_metric: "the primary metric" }[td.metric_source];
+      var off = officialOf(t);
+      var li = el("li", {}, [el("b", {}, [t]), ": ranked on " + td.metric + " (" + why + "; " + (meta.higher_is_better ? "higher" : "lower") +
+        " is better; " + norm + ")" + (off ? "; official metric " + off + " (" +
+        (td.official_metric_metadata.higher_is_better ? "higher" : "lower") + " is better) shown beside it" : "") +
+        "; family " + td.family + "; task version " + td.versions.join(", ") + "; " + td.n_models + " model(s)" +
+        (td.n_degenerate ? "; " + td.n_degenerate + " flagged degenerate" : "") +
         (td.registered ? "" : "; NOT registered in this mmharness version") + (td.in_task_set ? "" : "; not averaged")]);
       if (td.description) { li.appendChild(el("div", { "class": "notes" }, [td.description])); }
       ul.appendChild(li);
     });
+    var du = document.getElementById("lb-degenerate");
+    DATA.models.forEach(function (m) {
+      m.degenerate_tasks.forEach(function (t) {
+        var d = m.cells[t].degenerate;
+        du.appendChild(el("li", { "class": "problem warning" }, [m.label + ", " + t + ": ⚠ " + d.rule + ": " + d.reason]));
+      });
+    });
+    if (!du.children.length) { du.appendChild(el("li", {}, ["none"])); }
     var pu = document.getElementById("lb-problems");
     DATA.models.filter(function (m) { return m.excluded_reason; }).forEach(function (m) {
       pu.appendChild(el("li", { "class": "problem" }, ["unranked: " + m.label + ": " + m.excluded_reason]));
