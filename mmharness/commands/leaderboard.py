@@ -66,7 +66,8 @@ def leaderboard_group():
               help="Comma-separated tasks or groups: the task set of the averages [default: every task "
                    "with a ranked result].")
 @click.option("--metric", "metric_overrides", multiple=True, metavar="TASK=METRIC",
-              help="Rank TASK on METRIC instead of its declared primary metric (repeatable).")
+              help="Rank TASK on METRIC instead of the task's leaderboard metric (its declared ranking "
+                   "metric, else its primary metric); the official metric stays beside it (repeatable).")
 @click.option("--include-samples", is_flag=True,
               help="Rank runs on the bundled sample data too (flagged; excluded by default).")
 @click.option("--include-limited", is_flag=True, help="Rank runs made with --limit too (flagged; excluded by default).")

@@ -1,7 +1,8 @@
 """The leaderboard: results files -> one canonical, schema-checked leaderboard JSON -> renderings.
 
-* :func:`build_leaderboard` (``build.py``): models x tasks, primary metric, normalised score,
-  ranks, averages, provenance, problems; the rules are in :data:`RULES`.
+* :func:`build_leaderboard` (``build.py``): models x tasks, each task's ranking metric beside its
+  official (primary) metric, normalised score, ranks, degenerate responses flagged and unranked,
+  averages overall and per benchmark family, provenance, problems; the rules are in :data:`RULES`.
 * :func:`load_leaderboard` / :func:`write_leaderboard` (``io.py``): the file and its schema
   (``mmharness/schemas/leaderboard.schema.json``).
 * Renderers: ``render_text`` (terminal), ``render_md``, ``render_csv``, ``render_html``; per-task
