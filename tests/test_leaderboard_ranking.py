@@ -6,8 +6,8 @@ ranked) on the leaderboard; benchmark-family averages sit beside the overall one
 The demo test builds the leaderboard of ``make demo`` from real sample runs of oracle, random
 (seed 0), constant and the tiny open_clip config on the demo's tasks (read from the Makefile)."""
 
-import csv
 import copy
+import csv
 import io
 import json
 import re
@@ -38,7 +38,7 @@ SNARE = TASK_GROUPS["snare"]
 
 def demo_tasks() -> str:
     """The task list of ``make demo`` (``DEMO_TASKS`` in the Makefile)."""
-    m = re.search(r"^DEMO_TASKS\s*\?=\s*(\S+)\s*$", (ROOT / "Makefile").read_text(), re.M)
+    m = re.search(r"^DEMO_TASKS\s*\?=\s*(\S+)\s*$", (ROOT / "Makefile").read_text(), re.MULTILINE)
     assert m, "DEMO_TASKS not found in the Makefile"
     tasks = m.group(1)
     assert {"cifar_b", "snare"} <= set(tasks.split(","))
@@ -277,7 +277,7 @@ def test_demo_renderings_show_the_official_metric_and_the_flags(board, tmp_path)
     p = write_leaderboard(board, tmp_path / "lb.json")
     assert load_leaderboard(p) == json.loads(json.dumps(board))
     page = render_html(board)
-    assert json.loads(re.search(r'id="lb-data">(.*?)</script>', page, re.S).group(1)) == board
+    assert json.loads(re.search(r'id="lb-data">(.*?)</script>', page, re.DOTALL).group(1)) == board
 
 
 def test_demo_page_draws_flags_official_values_and_family_averages(board, tmp_path):
@@ -299,7 +299,7 @@ def test_demo_page_draws_flags_official_values_and_family_averages(board, tmp_pa
         1 for m in board["models"] for t in board["columns"]
         if board["tasks"][t]["official_metric"] != board["tasks"][t]["metric"] and m["cells"][t]["status"] != "missing")
     assert "CIFAR-B avg" in html and "SNARE avg" in html and "· official macrostd_population ↓" in html
-    items = re.search(r'<ul id="lb-degenerate">(.*?)</ul>', html, re.S).group(1)
+    items = re.search(r'<ul id="lb-degenerate">(.*?)</ul>', html, re.DOTALL).group(1)
     assert items.count("<li") == n_flagged and "open_clip(" in items and "⚠ ties" in items
 
 
@@ -415,8 +415,8 @@ def test_snare_yesno_ranks_on_balanced_accuracy(tmp_path):
     plugin = str(Path(__file__).parent / "plugins" / "snare_test_plugin.py")
     desc = evaluate("oracle", "snare_describe_vg", sample=True, use_cache=False, progress=False, bootstrap=0,
                     output=tmp_path / "describe", log_samples=True).sample_logs["snare_describe_vg"]
-    kw = dict(sample=True, use_cache=False, progress=False, bootstrap=0, includes=[plugin],
-              task_args=f"descriptions={desc}", output=tmp_path / "runs")
+    kw = {"sample": True, "use_cache": False, "progress": False, "bootstrap": 0, "includes": [plugin],
+          "task_args": f"descriptions={desc}", "output": tmp_path / "runs"}
     yes = evaluate("snare_test_answer", "snare_attribute_ownership_yesno", model_args="text=Yes", **kw)
     t = yes.doc["tasks"]["snare_attribute_ownership_yesno"]
     assert t["metrics"]["accuracy"]["value"] == 1.0 and t["metrics"]["balanced_accuracy"]["value"] == 0.5
