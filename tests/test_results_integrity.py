@@ -364,3 +364,25 @@ def test_response_from_json_inverts_response_to_json():
         response_from_json(clean_json(response_to_json(ScoresResponse(np.array([np.inf, 1], np.float32)))))
     with pytest.raises(ValueError, match="unknown response kind"):
         response_from_json({"kind": "hologram"})
+
+
+def test_verify_checks_every_recorded_number_and_notes_what_a_later_build_adds(runs, tmp_path):
+    """A file from a build that computed fewer metrics and tables (here: CIFAR-B before the
+    accuracy-first leaderboard column and the degeneracy table) verifies on what it records, with a
+    note for what it lacks; a recorded metric that scoring no longer gives is still a failure."""
+    path = _copy_run(runs["logged"], tmp_path / "older")
+
+    def older(d):
+        t = d["tasks"]["cifar10_b"]
+        del t["metrics"]["accuracy"], t["metric_metadata"]["accuracy"], t["tables"]["degeneracy"]
+
+    _edit(path, older)
+    r = cli("results", "verify", path)
+    assert r.exit_code == 0, r.output
+    assert "metric 'accuracy' is not recorded (scoring gives" in r.output
+    assert "table 'degeneracy' is not recorded" in r.output
+    _edit(path, lambda d: d["tasks"]["cifar10_b"]["metrics"].update(
+        {"accuracy_v0": {"value": 0.5}}) or d["tasks"]["cifar10_b"]["metric_metadata"].update(
+        {"accuracy_v0": d["tasks"]["cifar10_b"]["metric_metadata"]["macrostd_population"]}))
+    r = cli("results", "verify", path)
+    assert r.exit_code == 1 and "metric 'accuracy_v0': recorded, but scoring gives no such metric" in r.output
