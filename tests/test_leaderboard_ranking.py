@@ -428,3 +428,19 @@ def test_snare_yesno_ranks_on_balanced_accuracy(tmp_path):
     assert (col["metric"], col["official_metric"], col["family"]) == ("balanced_accuracy", "accuracy", "SNARE")
     assert [(m["adapter"], m["cells"]["snare_attribute_ownership_yesno"]["rank"]) for m in doc["models"]] == \
         [("oracle", 1.0), ("snare_test_answer", None)]
+
+
+def test_an_unregistered_task_ranks_on_the_leaderboard_metric_its_results_record(demo, tmp_path):
+    """A plugin task absent where the board is built: the ranking metric recorded in the results
+    (cifar10_b's accuracy, under another task name) is used, not its primary metric."""
+    out, paths = demo
+    for model in ("oracle", "random"):
+        doc = json.loads(Path(paths[model]).read_text())
+        task = doc["tasks"].pop("cifar10_b")
+        assert task["leaderboard_metric"] == "accuracy" and task["primary_metric"] == "macrostd_population"
+        doc["tasks"] = {"plugin_cifar": task}
+        (tmp_path / f"results_{model}.json").write_text(json.dumps(doc))
+    lb = build_leaderboard([tmp_path], BuildOptions(include_samples=True))
+    col = lb["tasks"]["plugin_cifar"]
+    assert col["metric"] == "accuracy" and col["metric_source"] == "leaderboard_metric"
+    assert _row(lb, "oracle")["cells"]["plugin_cifar"]["rank"] == 1.0

@@ -355,6 +355,9 @@ def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None 
         official = nt["primary_metric"]
         reg = registered.get(t) or {}
         ranking = reg.get("ranking_metric")
+        recorded = nt.get("leaderboard_metric")  # what the results say (a plugin task need not be installed)
+        if not ranking and recorded and any(recorded in run.doc["tasks"][t]["metric_metadata"] for _, run in cells):
+            ranking = recorded
         if t in opts.metrics:
             metric, source = opts.metrics[t], "override"
         elif ranking and ranking != official and any(ranking in run.doc["tasks"][t]["metric_metadata"]
