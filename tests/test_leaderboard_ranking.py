@@ -154,8 +154,8 @@ def test_task_declarations():
     assert task_family("snare_negation_logic_mllm_mc", TASKS.get("snare_negation_logic_mllm_mc")) == "SNARE"
     # no declared ranking metric: the primary one; no declared family: the largest group holding the task
     assert TASKS.get("mmra").ranking_metric() == "overall" and task_family("mmra", TASKS.get("mmra")) == "MMRA"
-    assert task_family("pixelworld_gsm8k", TASKS.get("pixelworld_gsm8k")) == "pixelworld"
-    assert task_family("pixelworld_mbpp", TASKS.get("pixelworld_mbpp")) == "pixelworld"
+    assert task_family("pixelworld_gsm8k", TASKS.get("pixelworld_gsm8k")) == "PixelWorld"  # declared on the task class
+    assert task_family("pixelworld_mbpp", TASKS.get("pixelworld_mbpp")) == "PixelWorld"  # declared on the task class
     assert task_family("zz_plugin_task") == "zz_plugin_task"
 
     class Declared(Task):
@@ -327,7 +327,7 @@ def test_identical_answers_on_mmra_are_flagged(tmp_path):
 
 
 def test_synthetic_families_from_the_registry(demo, tmp_path):
-    """Families of tasks that declare none: the largest task group (pixelworld), or the task itself."""
+    """Families from the registry: the ones the task classes declare (MMRA, PixelWorld), else the task itself."""
     template = load_results(demo[1]["oracle"])
     acc = meta(chance=0.25)
     vals = {"ma": (0.9, 0.7, 0.5, 0.4, 0.6), "mb": (0.3, 0.5, 0.7, 0.4, 0.2)}
@@ -338,20 +338,20 @@ def test_synthetic_families_from_the_registry(demo, tmp_path):
             tmp_path, name)
     doc = build_leaderboard([tmp_path])
     assert {f: v["tasks"] for f, v in doc["families"].items()} == {
-        "MMRA": ["mmra", "mmra_qo"], "pixelworld": ["pixelworld_arc", "pixelworld_gsm8k"], "zz_plugin": ["zz_plugin"]}
+        "MMRA": ["mmra", "mmra_qo"], "PixelWorld": ["pixelworld_arc", "pixelworld_gsm8k"], "zz_plugin": ["zz_plugin"]}
     ma = _row(doc, "ma")
-    assert ma["family_averages"]["pixelworld"] == {"score": pytest.approx(((0.7 - .25) + (0.9 - .25)) / 2 / .75),
+    assert ma["family_averages"]["PixelWorld"] == {"score": pytest.approx(((0.7 - .25) + (0.9 - .25)) / 2 / .75),
                                                    "n": 2, "total": 2}
     assert ma["family_averages"]["MMRA"]["score"] == pytest.approx(((0.5 - .25) + (0.4 - .25)) / 2 / .75)
     assert ma["family_averages"]["zz_plugin"]["score"] == pytest.approx((0.6 - .25) / .75)
     assert all(doc["tasks"][t]["metric_source"] == "primary_metric" for t in doc["columns"])
     text = render_text(doc)
-    assert "pixelworld avg" in text and "MMRA avg" in text and "zz_plugin avg" not in text  # one task: no column
+    assert "PixelWorld avg" in text and "MMRA avg" in text and "zz_plugin avg" not in text  # one task: no column
     # a family left out of the task set has no average
     doc = build_leaderboard([tmp_path], BuildOptions(tasks=["mmra_all"]))
-    assert doc["families"]["pixelworld"]["averaged"] == []
-    assert _row(doc, "ma")["family_averages"]["pixelworld"] == {"score": None, "n": 0, "total": 0}
-    assert "pixelworld avg" not in render_text(doc)
+    assert doc["families"]["PixelWorld"]["averaged"] == []
+    assert _row(doc, "ma")["family_averages"]["PixelWorld"] == {"score": None, "n": 0, "total": 0}
+    assert "PixelWorld avg" not in render_text(doc)
 
 
 def test_results_from_earlier_builds_still_build(demo, tmp_path):

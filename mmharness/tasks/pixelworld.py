@@ -55,6 +55,7 @@ import numpy as np
 
 from ..loaders.pixelworld import MAX_IMAGES, PixelWorldImages, find_pixelworld, open_pixelworld
 from ..metrics.bootstrap import bootstrap_samples, percentile_interval
+from ..metrics.degeneracy import check_generate
 from ..metrics.pixelworld_scoring import (
     FALLBACKS,
     PROTOCOLS,
@@ -169,6 +170,7 @@ class _PixelWorldBase(Task):
     version: ClassVar[str] = "1"
     uses: ClassVar[tuple[Capability, ...]] = (Capability.GENERATE,)
     primary_metric: ClassVar[str] = "score_img"
+    family: ClassVar[str] = "PixelWorld"
     dataset_cls: ClassVar[str] = ""
 
     def __init__(self, modes: str = "text+img", pixel_source: str = "dataset", render_preset: str = "random",
@@ -515,9 +517,11 @@ class _PixelWorldBase(Task):
             comparison["delta"] = round(100 * (scores["img"] - scores["text"]), 2)
         if "text" in scores and "semi" in scores:
             comparison["delta_semi"] = round(100 * (scores["semi"] - scores["text"]), 2)
+        answered = [(item.output, s.gold) for rows in by_mode.values() for s, item, *_ in rows]
         out = {"comparison": comparison, "per_subset": tables_subsets,
                "prompt_templates": templates, "excluded_subsets": dict(self._excluded),
-               "n_per_mode": {m: len(r) for m, r in by_mode.items()}}
+               "n_per_mode": {m: len(r) for m, r in by_mode.items()},
+               "degeneracy": check_generate([a for a, _ in answered], [g for _, g in answered])}
         if exec_info:
             out["code_execution"] = {"statuses": exec_info, **self._sandbox_info()}
         return out
