@@ -55,9 +55,10 @@ class Results:
 def build_task(name: str, task_args: dict[str, Any] | None = None) -> Task:
     """Instantiate task ``name`` with the options it accepts from ``task_args`` (strings converted
     by annotation)."""
+    from .task import task_options
+
     cls = TASKS.get(name)
-    accepted = {n for n, p in inspect.signature(cls.__init__).parameters.items()
-                if n != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    accepted = {o.name for o in task_options(cls)}
     mine = {k: v for k, v in (task_args or {}).items() if k in accepted}
     try:
         return build_adapter(cls, mine)  # same typed conversion as adapters
@@ -150,14 +151,15 @@ def evaluate(
             t.generation_overrides = dict(overrides)
     if overrides and not any(Capability.GENERATE in t.uses for t in task_objs):
         log.warning("--gen-kwargs has no effect: none of %s generates text", ", ".join(task_names))
-    if targs:
-        used = {k for t in task_objs for k in targs if k in inspect.signature(type(t).__init__).parameters}
-        unused = sorted(set(targs) - used)
+    if targs:  # the options each task declares (mmharness.task.task_options), as build_task reads them
+        from .task import task_options
+
+        known = sorted({o.name for t in task_objs for o in task_options(type(t))})
+        unused = sorted(set(targs) - set(known))
         if unused:
-            known = sorted({n for t in task_objs for n in inspect.signature(type(t).__init__).parameters
-                            if n not in ("self", "options")})
             raise TaskError(f"no selected task accepts option(s) {', '.join(unused)}."
-                            f"{did_you_mean(unused[0], known)} Options of these tasks: {', '.join(known) or '(none)'}")
+                            f"{did_you_mean(unused[0], known)} Options of these tasks: {', '.join(known) or '(none)'}"
+                            " (`mmh tasks NAME` says what each one means)")
     offered = adapter_cls.capabilities()
     executors = {t.name: resolve(t.uses, offered, task=t.name, adapter=adapter_cls.name) for t in task_objs}
     adapter: Adapter | None = model if isinstance(model, Adapter) else None

@@ -9,6 +9,7 @@ which model they score.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,121 @@ class TaskResult:
     artifacts: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TaskOption:
+    """One task option (a ``--task-args`` key): its name, type and default come from the task's
+    ``__init__`` signature (which also drives the typed conversion from strings), its one-line
+    ``meaning`` from the ``option_meanings`` the task's classes declare ("" where none does, e.g. a
+    plugin that declares nothing). ``required``: the signature gives no default."""
+
+    name: str
+    type: str
+    default: Any
+    meaning: str = ""
+    required: bool = False
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "type": self.type, "default": self.default, "required": self.required,
+                "meaning": self.meaning}
+
+
+@dataclass(frozen=True)
+class Paper:
+    """The paper a task reproduces, for its card and its citation (:meth:`bibtex`).
+
+    ``kind``: the BibTeX entry type (``inproceedings``: ``venue_full`` is the booktitle; ``article``:
+    the journal; ``misc``: a preprint, cited by its arXiv id). ``venue``: the short venue shown on the
+    card (``"ICCV"``, ``"arXiv preprint"``). An author in braces (``"{MMSegmentation Contributors}"``)
+    is a corporate name. ``repository`` and ``commit``: the official code and the reference commit
+    the protocol follows; ``note``: anything a reader of the card should know (another title, an
+    unverified venue)."""
+
+    key: str
+    title: str
+    authors: tuple[str, ...]
+    year: int
+    venue: str
+    kind: str = "inproceedings"
+    venue_full: str = ""
+    pages: str = ""
+    arxiv: str = ""
+    url: str = ""
+    repository: str = ""
+    commit: str = ""
+    note: str = ""
+
+    def __post_init__(self):
+        if self.kind not in ("inproceedings", "article", "misc"):
+            raise ValueError(f"Paper {self.key!r}: kind {self.kind!r} is not inproceedings, article or misc")
+
+    @property
+    def author_names(self) -> tuple[str, ...]:
+        """The authors as plain text (corporate names without their braces)."""
+        return tuple(a[1:-1] if a.startswith("{") and a.endswith("}") else a for a in self.authors)
+
+    def bibtex(self) -> str:
+        """The BibTeX entry (accented letters written as LaTeX accents, the title's case kept)."""
+        fields = [("title", "{" + _latex(self.title) + "}"),
+                  ("author", " and ".join(_latex(a) for a in self.authors))]
+        if self.kind == "inproceedings":
+            fields.append(("booktitle", _latex(self.venue_full or self.venue)))
+        elif self.kind == "article":
+            fields.append(("journal", _latex(self.venue_full or self.venue)))
+        if self.pages:
+            fields.append(("pages", self.pages))
+        fields.append(("year", str(self.year)))
+        if self.arxiv:
+            fields += [("eprint", self.arxiv), ("archivePrefix", "arXiv")]
+        if self.url or self.arxiv:
+            fields.append(("url", self.url or f"https://arxiv.org/abs/{self.arxiv}"))
+        body = ",\n".join(f"  {k} = {{{v}}}" for k, v in fields)
+        return f"@{self.kind}{{{self.key},\n{body}\n}}"
+
+    def as_dict(self) -> dict:
+        return {"key": self.key, "title": self.title, "authors": list(self.author_names), "year": self.year,
+                "venue": self.venue, "kind": self.kind, "venue_full": self.venue_full or self.venue,
+                "pages": self.pages or None, "arxiv": self.arxiv or None, "url": self.url or None,
+                "repository": self.repository or None, "commit": self.commit or None, "note": self.note or None}
+
+
+_ACCENTS = {"\u0301": "'", "\u0300": "`", "\u0308": '"', "\u0302": "^", "\u0303": "~", "\u0327": "c ",
+            "\u030c": "v ", "\u0304": "="}
+
+
+def _latex(text: str) -> str:
+    """``text`` with accented Latin letters as LaTeX accents (``á`` -> ``{\\'a}``), for BibTeX."""
+    import unicodedata
+
+    out = []
+    for ch in text:
+        parts = unicodedata.normalize("NFD", ch)
+        if len(parts) == 2 and parts[1] in _ACCENTS:
+            out.append("{\\" + _ACCENTS[parts[1]] + parts[0] + "}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """Where a task's data goes and how to get it, for its card.
+
+    ``layout``: one short paragraph: where under ``--data-root`` the task looks and which files it
+    reads. ``source``: the official source (a hub id or URL). ``convert``: the command that turns the
+    official release into what the task reads, where one is needed. ``sample``: whether ``--sample``
+    runs the task on a bundled sample (``sample_note`` says what it holds or what else it needs)."""
+
+    layout: str
+    source: str
+    convert: str = ""
+    sample: bool = True
+    sample_note: str = ""
+
+    def as_dict(self) -> dict:
+        return {"layout": self.layout, "source": self.source, "convert": self.convert or None,
+                "sample": self.sample, "sample_note": self.sample_note or None}
+
+
 #: Generation profiles (the ``profile`` option of tasks whose papers called API models differently)
 PROFILES = ("auto", "local", "api")
 
@@ -151,6 +267,11 @@ class Task:
     spread that a one-class predictor minimises; empty = the primary metric) and ``family`` (the
     benchmark family whose average the leaderboard shows, e.g. ``"SNARE"``; empty = the largest
     registered task group holding the task, else the task's own name: :func:`task_family`).
+
+    Documentation, read by ``mmh tasks NAME`` (the task card): ``option_meanings`` (one line per
+    ``__init__`` option), ``paper`` (:class:`Paper`: the card's paper and the BibTeX citation),
+    ``data_info`` (:class:`DataInfo`: data layout, official source, conversion, ``--sample``) and
+    ``chance_from_data``; a family declares the last three once, on its base class.
     """
 
     name: ClassVar[str] = "unnamed"
@@ -168,6 +289,17 @@ class Task:
     #: sequence that reads each response from the cache when accessed (iterate it once, in order),
     #: so memory stays flat in the number of samples.
     stream_responses: ClassVar[bool] = False
+    #: one line of meaning per option (``--task-args`` key) that this class's ``__init__`` takes; the
+    #: names are the ``__init__`` keyword arguments, whose annotations and defaults give the types and
+    #: defaults. Merged over the class hierarchy (a subclass declares only the options it adds or
+    #: means differently); read by :func:`task_options` for ``--task-args`` checks and task cards.
+    option_meanings: ClassVar[dict[str, str]] = {}
+    #: the paper (and official code) the task reproduces; its citation is ``paper.bibtex()``
+    paper: ClassVar[Paper | None] = None
+    #: where the data goes under ``--data-root`` and how to get it (one per family, on its base class)
+    data_info: ClassVar[DataInfo | None] = None
+    #: metrics whose chance level :meth:`metric_spec` computes from the loaded data (cards say so)
+    chance_from_data: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **options: Any):
         if options:
@@ -216,6 +348,13 @@ class Task:
         """
 
     @classmethod
+    def default_metric_specs(cls) -> tuple[MetricSpec, ...]:
+        """The metrics under the default options, known without building the task (task cards):
+        ``metric_specs``. A task whose metric list depends on its options or is computed per instance
+        overrides this."""
+        return tuple(cls.metric_specs)
+
+    @classmethod
     def ranking_metric(cls) -> str:
         """The metric the leaderboard ranks on: ``leaderboard_metric``, else ``primary_metric``."""
         return cls.leaderboard_metric or cls.primary_metric
@@ -239,6 +378,53 @@ class Task:
               ctx: ScoreContext) -> TaskResult:
         """Score responses (aligned with samples). Pure: no model code, no I/O."""
         raise NotImplementedError
+
+
+def declared_option_meanings(task_cls: type) -> dict[str, str]:
+    """The ``option_meanings`` of ``task_cls`` and its bases, merged (the most derived class wins)."""
+    merged: dict[str, str] = {}
+    for klass in reversed(task_cls.__mro__):
+        merged.update(klass.__dict__.get("option_meanings", {}))
+    return merged
+
+
+def _init_options(task_cls: type) -> list[inspect.Parameter]:
+    return [p for n, p in inspect.signature(task_cls.__init__).parameters.items()
+            if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def task_options(task_cls: type) -> tuple[TaskOption, ...]:
+    """The options of a task class (its ``--task-args`` keys), in signature order: the keyword
+    arguments of its ``__init__`` (types and defaults from the signature, which also drives the
+    typed conversion of ``--task-args`` strings) with their declared meanings
+    (:func:`declared_option_meanings`). ``build_task``, the ``--task-args`` check and the task cards
+    all read the options here."""
+    meanings = declared_option_meanings(task_cls)
+    out = []
+    for p in _init_options(task_cls):
+        if p.annotation is inspect.Parameter.empty:
+            ann = ""
+        else:
+            ann = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__",
+                                                                             str(p.annotation))
+        required = p.default is inspect.Parameter.empty
+        out.append(TaskOption(p.name, str(ann), None if required else p.default, meanings.get(p.name, ""), required))
+    return tuple(out)
+
+
+def option_declaration_problems(task_cls: type) -> list[str]:
+    """What is wrong with the option declarations of ``task_cls`` (empty: nothing): options without
+    a meaning, and meanings that name no option of the class that declares them."""
+    problems = [f"option {o.name!r} has no meaning (declare it in option_meanings)"
+                for o in task_options(task_cls) if not o.meaning.strip()]
+    for klass in task_cls.__mro__:
+        own = klass.__dict__.get("option_meanings")
+        if not own:
+            continue
+        names = {p.name for p in _init_options(klass)}
+        problems += [f"{klass.__qualname__}.option_meanings names {k!r}, which is not an option of its __init__"
+                     for k in own if k not in names]
+    return problems
 
 
 def task_family(name: str, task_cls: type | None = None) -> str:
