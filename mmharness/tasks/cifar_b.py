@@ -64,8 +64,10 @@ from ..requests import (
 )
 from ..task import (
     DataConfig,
+    DataInfo,
     MetricSpec,
     MetricValue,
+    Paper,
     Sample,
     ScoreContext,
     Task,
@@ -144,9 +146,7 @@ def _metric_specs(num_classes: int) -> tuple[MetricSpec, ...]:
 class _CifarB(Task):
     """Shared implementation of CIFAR-10-B and CIFAR-100-B (see the module docstring).
 
-    Options: ``macrostd`` (``"population"`` or ``"nist"``: which convention is also reported as
-    ``macrostd``) and ``templates`` (``"clip"``: the 18 CLIP CIFAR templates; ``"simple"``:
-    ``'a photo of a {}.'``). Both are recorded in :meth:`config`.
+    Options (``option_meanings``; both recorded in :meth:`config`): ``macrostd`` and ``templates``.
     """
 
     dataset: ClassVar[str] = ""
@@ -155,6 +155,36 @@ class _CifarB(Task):
     primary_metric: ClassVar[str] = "macrostd_population"
     leaderboard_metric: ClassVar[str] = "accuracy"
     family: ClassVar[str] = "CIFAR-B"
+    option_meanings: ClassVar[dict[str, str]] = {
+        "macrostd": "SD convention reported again as the metric `macrostd`: population or nist (both are "
+                    "always reported as macrostd_population and macrostd_nist)",
+        "templates": "zero-shot prompt templates when the model only embeds: clip (the 18 CLIP CIFAR templates) "
+                     "or simple ('a photo of a {}.')",
+    }
+    paper: ClassVar[Paper | None] = Paper(
+        key="chiu2023better",
+        title="Better May Not Be Fairer: A Study on Subgroup Discrepancy in Image Classification",
+        authors=("Ming-Chang Chiu", "Pin-Yu Chen", "Xuezhe Ma"), year=2023, venue="ICCV",
+        venue_full="Proceedings of the IEEE/CVF International Conference on Computer Vision (ICCV)",
+        pages="4956--4966", arxiv="2212.08649",
+        repository="https://github.com/charismaticchiu/Better-May-Not-Be-Fairer-A-Study-Study-on-Subgroup-"
+                   "Discrepancy-in-Image-Classification",
+        commit="22201ae",
+        note="the repository ships the subgroup annotations (BSD-3-Clause; bundled here as JSON) but no metric "
+             "code: MacroStd is reconstructed from the paper's prose definition")
+    data_info: ClassVar[DataInfo | None] = DataInfo(
+        layout="The CIFAR-10 / CIFAR-100 test set under --data-root, in any of its common layouts (tried in "
+               "this order): the python version cifar-10-batches-py/test_batch + batches.meta or "
+               "cifar-100-python/test + meta (pickles, read with a restricted unpickler); the binary version "
+               "cifar-10-batches-bin/test_batch.bin or cifar-100-binary/test.bin; a cifar2png tree "
+               "test/<class>/NNNN.png (or cifar10/test/, cifar100/test/); a Hugging Face copy of "
+               "uoft-cs/cifar10 or uoft-cs/cifar100 (save_to_disk folder or test-*.parquet files). The "
+               "background-colour subgroup annotations ship with mmharness (mmharness/data/annotations/).",
+        source="https://www.cs.toronto.edu/~kriz/cifar.html (e.g. torchvision.datasets.CIFAR10 / CIFAR100"
+               "(root, train=False, download=True)), or the Hugging Face datasets uoft-cs/cifar10 and "
+               "uoft-cs/cifar100 (read from the hub cache offline)",
+        sample_note="a few test images per class in the cifar2png layout (mmharness/data/samples/cifar10_b/ "
+                    "and cifar100_b/)")
 
     def __init__(self, macrostd: str = "population", templates: str = "clip"):
         if macrostd not in SD_CONVENTIONS:

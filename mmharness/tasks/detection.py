@@ -36,9 +36,11 @@ from ..registry import did_you_mean, register_task
 from ..requests import Capability, DetectionsResponse, DetectRequest, ImageFile, LabelSet, Response
 from ..task import (
     DataConfig,
+    DataInfo,
     DataNotFoundError,
     MetricSpec,
     MetricValue,
+    Paper,
     Sample,
     ScoreContext,
     Task,
@@ -76,6 +78,29 @@ class _CocoDetectionBase(Task):
     primary_metric: ClassVar[str] = "bbox_AP"
     family: ClassVar[str] = "COCO detection"
     metric_specs: ClassVar[tuple[MetricSpec, ...]] = tuple(_specs("bbox", None) + _specs("segm", None))
+    option_meanings: ClassVar[dict[str, str]] = {
+        "iou_types": "what is scored: auto (bbox, plus segm when the dataset has masks and the model returned "
+                     "masks), bbox, segm (the primary metric is then segm_AP) or bbox+segm",
+        "backend": "COCOeval implementation: pycocotools (official) or faster-coco-eval (the same stats, faster)",
+        "use_cats": "false: class-agnostic evaluation (non-default; not for leaderboards)",
+        "extra_max_dets": "an extra detection budget above 100, reported as <iou>_AP@N / <iou>_AR@N (non-official); "
+                          "none = only the official budgets",
+    }
+    paper: ClassVar[Paper | None] = Paper(
+        key="lin2014microsoft", title="Microsoft COCO: Common Objects in Context",
+        authors=("Tsung-Yi Lin", "Michael Maire", "Serge Belongie", "James Hays", "Pietro Perona", "Deva Ramanan",
+                 "Piotr Dollár", "C. Lawrence Zitnick"),
+        year=2014, venue="ECCV", venue_full="European Conference on Computer Vision (ECCV)", pages="740--755",
+        arxiv="1405.0312", url="https://cocodataset.org",
+        repository="https://github.com/cocodataset/cocoapi", commit="8c9bcc3",
+        note="the repository is the official evaluation code (pycocotools COCOeval); faster-coco-eval "
+             "(https://github.com/MiXaiLL76/faster_coco_eval) is a drop-in backend")
+    data_info: ClassVar[DataInfo | None] = DataInfo(
+        layout="The official COCO layout under --data-root (or its coco/ folder): annotations/instances_<split>.json "
+               "and the image folder <split>/ (option split, val2017 by default).",
+        source="https://cocodataset.org/#download (annotations_trainval2017.zip and val2017.zip)",
+        sample_note="8 generated images with 22 annotations over the real COCO category list, in the val2017 "
+                    "layout (mmharness/data/samples/coco/)")
 
     def __init__(self, iou_types: str = "auto", backend: str = "pycocotools", use_cats: bool = True,
                  extra_max_dets: int | None = None):
@@ -244,6 +269,9 @@ class CocoDetection(_CocoDetectionBase):
     """COCO detection on the official layout under ``--data-root`` (``split``, default ``val2017``)."""
 
     description = "COCO object detection / instance segmentation (box and mask AP, official COCOeval)"
+    option_meanings: ClassVar[dict[str, str]] = {
+        "split": "the split read under --data-root: annotations/instances_<split>.json and <split>/",
+    }
 
     def __init__(self, split: str = DEFAULT_SPLIT, iou_types: str = "auto", backend: str = "pycocotools",
                  use_cats: bool = True, extra_max_dets: int | None = None):
@@ -262,6 +290,16 @@ class CocoFormat(_CocoDetectionBase):
     """Any COCO-format detection dataset: ``annotations=PATH`` and ``images=DIR``."""
 
     description = "any COCO-format detection dataset (annotation JSON + image folder), official COCOeval"
+    option_meanings: ClassVar[dict[str, str]] = {
+        "annotations": "needed on real data: the COCO-format annotation JSON (a relative path is taken under "
+                       "--data-root)",
+        "images": "needed on real data: its image folder (a relative path is taken under --data-root)",
+    }
+    data_info: ClassVar[DataInfo | None] = DataInfo(
+        layout="Any COCO-format dataset: an annotation JSON (images, annotations, categories) named with "
+               "annotations=PATH and its image folder with images=DIR (relative paths are taken under --data-root).",
+        source="your own data in the COCO format (https://cocodataset.org/#format-data)",
+        sample_note="the COCO sample (8 generated images, val2017 layout; mmharness/data/samples/coco/)")
 
     def __init__(self, annotations: str | None = None, images: str | None = None, iou_types: str = "auto",
                  backend: str = "pycocotools", use_cats: bool = True, extra_max_dets: int | None = None):

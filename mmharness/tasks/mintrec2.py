@@ -69,9 +69,11 @@ from ..requests import (
 )
 from ..task import (
     DataConfig,
+    DataInfo,
     DataNotFoundError,
     MetricSpec,
     MetricValue,
+    Paper,
     Sample,
     ScoreContext,
     Task,
@@ -143,20 +145,8 @@ def _stable_hash(*parts: str) -> str:
 
 @register_task("mintrec2")
 class MIntRec2(Task):
-    """MIntRec2.0 intent recognition and out-of-scope detection (see the module docstring).
-
-    Options: ``protocol`` (classify | generate | linear_probe), ``setting`` (single_turn |
-    multi_turn), ``split`` (evaluated split: test | dev | train), ``ood`` (also score out-of-scope
-    rows when the data has them; default true), ``modalities`` (``+``-separated from text, video,
-    audio, video_feats, audio_feats; default ``text``), ``feature_pickles`` (explicit opt-in to read
-    the feature pickles), ``video_feats_file`` / ``audio_feats_file`` (relative to the layout
-    directory), ``video_frames`` (frames sampled from a raw video), ``doc_scale`` (DOC scale,
-    official 1), ``doc_ties`` (accept | strict, see :meth:`config`), ``doc_precision`` (float32:
-    official sigmoid of float32 logits, default | float64), ``cm_labels`` (confusion-matrix
-    label set: present_plus_unk | present | fixed), ``probe`` (splits | cv), ``probe_folds``,
-    ``context_separator`` (multi-turn text joiner for embed_text), ``oos_instruction`` (generate:
-    none | unk_option), ``max_new_tokens``.
-    """
+    """MIntRec2.0 intent recognition and out-of-scope detection (see the module docstring; options in
+    ``option_meanings``, all recorded in :meth:`config`)."""
 
     version: ClassVar[str] = "2"  # 2: DOC sigmoid in float32 by default (official; can change predictions)
     protocol: ClassVar[str] = ("MIntRec2.0 (Zhang et al., ICLR 2024; thuiar/MIntRec2.0 at 38cb8bf): 30 intents + "
@@ -167,6 +157,61 @@ class MIntRec2(Task):
     primary_metric: ClassVar[str] = "acc"
     family: ClassVar[str] = "MIntRec2.0"
     metric_specs: ClassVar[tuple[MetricSpec, ...]] = METRIC_SPECS
+    option_meanings: ClassVar[dict[str, str]] = {
+        "protocol": "how predictions are obtained: classify (trained models), generate (the MMLA prompt) or "
+                    "linear_probe (logistic regression on embed_text embeddings); it picks the one capability used",
+        "setting": "single_turn (one utterance) or multi_turn (total/: the speaker's earlier utterances in the "
+                   "dialogue as context, newest first)",
+        "split": "the evaluated split: test, dev or train",
+        "ood": "also score the out-of-scope rows (open-set metrics with DOC thresholds fitted on train outputs) "
+               "when the data has them",
+        "modalities": "classify inputs, joined by '+': text (always), video and audio (raw media) or video_feats "
+                      "and audio_feats (the released features)",
+        "feature_pickles": "explicit opt-in to read the released feature pickles (video_feats, audio_feats), through "
+                           "the restricted unpickler",
+        "video_feats_file": "the video feature pickle: absolute, or relative to the rows' release folder (in-scope/, "
+                            "the out-of-scope folder or total/)",
+        "audio_feats_file": "the audio feature pickle: absolute, or relative to the rows' release folder",
+        "video_frames": "frames sampled from each raw video (modalities with video)",
+        "doc_scale": "DOC threshold scale: class thresholds max(0.5, 1 - scale * sigma_c) (official 1)",
+        "doc_ties": "a probability equal to its class threshold: accept (counted in-scope) or strict (the official "
+                    "> comparison, which leaves such exact ties to float rounding)",
+        "doc_precision": "the DOC sigmoid: float32 (official torch.sigmoid of float32 logits: 1.0 above a logit of "
+                         "about 17, the first tied class wins) or float64 (corrected)",
+        "cm_labels": "label set of the open-set confusion matrix: present_plus_unk (labels in gold or prediction, "
+                     "plus UNK last), present (scikit-learn's default, as the official code) or fixed (all 31)",
+        "probe": "linear_probe evaluation: splits (fit on train, C chosen on dev, scores on test) or cv (nested "
+                 "grouped cross-validation over one split's dialogues)",
+        "probe_folds": "folds of probe=cv",
+        "context_separator": "joins a multi-turn utterance and its context for embed_text",
+        "oos_instruction": "protocol=generate: none (the MMLA prompt as published) or unk_option (adds: respond "
+                           "'intent: UNK' when no intent fits)",
+        "max_new_tokens": "generation limit of protocol=generate",
+    }
+    paper: ClassVar[Paper | None] = Paper(
+        key="zhang2024mintrec",
+        title="MIntRec2.0: A Large-scale Benchmark Dataset for Multimodal Intent Recognition and Out-of-scope "
+              "Detection in Conversations",
+        authors=("Hanlei Zhang", "Xin Wang", "Hua Xu", "Qianrui Zhou", "Kai Gao", "Jianhua Su", "Jinyue Zhao",
+                 "Wenrui Li", "Yanting Chen"),
+        year=2024, venue="ICLR", venue_full="International Conference on Learning Representations (ICLR)",
+        arxiv="2403.10943", url="https://openreview.net/forum?id=nY9nITZQjc",
+        repository="https://github.com/thuiar/MIntRec2.0", commit="38cb8bf",
+        note="protocol=generate uses the MMLA prompt (Zhang et al., arXiv:2504.16427, https://github.com/thuiar/MMLA)")
+    data_info: ClassVar[DataInfo | None] = DataInfo(
+        layout="Under --data-root, or its MIntRec2.0/ or mintrec2/ folder, one of: the official release "
+               "(in-scope/{train,dev,test}.tsv, out-of-scope/MIntRec2.0-OOD/{split}.tsv, total/{split}.tsv for "
+               "multi-turn); the MMLA layout (folder MIntRec2.0/ of THUIAR/MMLA-Datasets: {split}.tsv or "
+               "MIntRec2.0_{split}_text_intent_llamafactory.json); or, with --data-source hf, a Hugging Face snapshot "
+               "(THU-IAR/MIntRec2.0 or THUIAR/MMLA-Datasets; offline: from the HF cache). Text needs nothing else; "
+               "raw media for modalities=video,audio go beside the TSVs in video/ and audio/ (dia{D}_utt{U}.mp4 and "
+               ".wav, or MMLA's MIntRec2.0_{D}_{U}.mp4); the released features are read from "
+               "video_data/swin_feats.pkl and audio_data/wavlm_feats.pkl in the rows' release folder, only with "
+               "feature_pickles=true.",
+        source="https://github.com/thuiar/MIntRec2.0 (Google Drive folder 1W-z8kMOA1TaB3pE4rk4ZpkBQLvODMQ_Y: TSVs, "
+               "features, raw videos), or the Hugging Face datasets THU-IAR/MIntRec2.0 and THUIAR/MMLA-Datasets",
+        sample_note="six real in-scope dev dialogues (text and labels) spread over train/dev/test, with generated "
+                    "out-of-scope rows and videos (mmharness/data/samples/mintrec2/)")
 
     def __init__(self, protocol: str = "classify", setting: str = "single_turn", split: str = "test",
                  ood: bool = True, modalities: str = "text", feature_pickles: bool = False,

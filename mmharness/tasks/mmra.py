@@ -59,9 +59,11 @@ from ..registry import register_group, register_task
 from ..requests import Capability, GenerateRequest, GenerationParams, ImageArray, Message, TextResponse
 from ..task import (
     DataConfig,
+    DataInfo,
     resolve_profile_option,
     MetricSpec,
     MetricValue,
+    Paper,
     Sample,
     ScoreContext,
     Task,
@@ -188,6 +190,39 @@ class _MMRABase(Task):
     metric_specs: ClassVar[tuple[MetricSpec, ...]] = BASE_SPECS
     with_images: ClassVar[bool] = True
     setting: ClassVar[str] = "IQ"
+    #: 1/options (or 1/2 for Yes/No) averaged over each metric's items: :meth:`metric_spec` after load
+    chance_from_data: ClassVar[frozenset[str]] = frozenset(m.name for m in BASE_SPECS if m.higher_is_better)
+    option_meanings: ClassVar[dict[str, str]] = {
+        "max_new_tokens": "generation limit (the demo's Idefics2/Mantis setting: 16)",
+        "drop_failed": "true: leave samples without a response out of the denominators, as the demo drops failed "
+                       "API calls; false: count them as wrong (reported as n_failed)",
+        "profile": "generation profile: auto (api for served models such as openai, else local), local (images "
+                   "before the text, the demo's chat models) or api (text first, the official GPT-4V wrapper)",
+        "layout": "overrides the profile's message layout: images_first or text_first; none = the profile's",
+        "role": "role of the one message: user, or assistant as the GPT-4V wrapper sent it (sic; current chat APIs "
+                "refuse images there)",
+    }
+    paper: ClassVar[Paper | None] = Paper(
+        key="wu2026mmra",
+        title="MMRA: A Benchmark for Evaluating Multi-Granularity and Multi-Image Relational Association "
+              "Capabilities in Large Visual Language Models",
+        authors=("Siwei Wu", "Kang Zhu", "Yu Bai", "Yiming Liang", "Yizhi Li", "Haoning Wu", "Jiaheng Liu",
+                 "Ruibo Liu", "Xingwei Qu", "Xuxin Cheng", "Ge Zhang", "Wenhao Huang", "Chenghua Lin"),
+        year=2026, venue="Findings of EACL",
+        venue_full="Findings of the Association for Computational Linguistics: EACL 2026",
+        pages="5405--5419", arxiv="2407.17379", url="https://aclanthology.org/2026.findings-eacl.287/",
+        repository="https://github.com/Wusiwei0410/MMRA", commit="82dc33b",
+        note="arXiv title (2024): 'MMRA: A Benchmark for Multi-granularity Multi-image Relational Association'; "
+             "the protocol follows the demo evaluate/evaluate_demo.py")
+    data_info: ClassVar[DataInfo | None] = DataInfo(
+        layout="The Hugging Face release m-a-p/MMRA (one split, train, 1,024 rows with both images in the parquet "
+               "files): its train-*.parquet files under --data-root or its MMRA/, mmra/, m-a-p___MMRA/ or "
+               "m-a-p/MMRA/ folder (or their data/), a datasets.save_to_disk folder there, a Hugging Face hub "
+               "cache snapshot there, or the hub id itself (offline: from the local HF cache).",
+        source="https://huggingface.co/datasets/m-a-p/MMRA (e.g. `huggingface-cli download m-a-p/MMRA "
+               "--repo-type dataset --local-dir <root>/MMRA`)",
+        sample_note="22 generated rows (2 per subtask) in the release's parquet layout "
+                    "(mmharness/data/samples/mmra/)")
 
     def __init__(self, max_new_tokens: int = 16, drop_failed: bool = False, profile: str = "auto",
                  layout: str | None = None, role: str = "user"):

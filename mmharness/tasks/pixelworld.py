@@ -69,8 +69,8 @@ from ..registry import did_you_mean, register_group, register_task
 from ..render.table_image import RenderedTable, resolve_table_fonts
 from ..render.text_image import PRESETS, RenderedText, RenderError, resolve_font
 from ..requests import Capability, GenerateRequest, GenerationParams, ImageArray, Message, TextResponse
-from ..task import (DataConfig, MetricSpec, MetricValue, Sample, ScoreContext, Task, TaskData, TaskError, TaskResult,
-                    resolve_profile_option)
+from ..task import (DataConfig, DataInfo, MetricSpec, MetricValue, Paper, Sample, ScoreContext, Task, TaskData,
+                    TaskError, TaskResult, resolve_profile_option)
 
 #: max_new_tokens per mode and profile: local = the paper's Qwen2-VL settings, api = its GPT-4o/Gemini calls
 PROFILE_MAX_NEW_TOKENS = {"local": {"text": 4096, "img": 1024}, "api": {"text": 4096, "img": 4096}}
@@ -172,6 +172,52 @@ class _PixelWorldBase(Task):
     primary_metric: ClassVar[str] = "score_img"
     family: ClassVar[str] = "PixelWorld"
     dataset_cls: ClassVar[str] = ""
+    option_meanings: ClassVar[dict[str, str]] = {
+        "modes": "input modes, joined by '+': text (Text_Prompt as text), img (the pixel input, then Img_Prompt), "
+                 "semi (TableBench only: the table as an image, the question as text); the primary metric is "
+                 "score_img, else score_semi, else score_text",
+        "pixel_source": "img-mode pixels: dataset (the release's images) or render (Text_Prompt rendered locally; "
+                        "only where the pixel input is the rendered prompt, and TableBench)",
+        "render_preset": "renderer settings (pixel_source=render, the semi canvas): random (the release's noisy "
+                         "style, drawn per item) or no_random (512 px wide, 15 px font, no noise)",
+        "render_seed": "seed of the renderer's per-item draws",
+        "render_font": "font file of the renderer; none = FreeSans (the official font), builtin = Pillow's own",
+        "fallback": "unparseable answers: none (scored as wrong) or random (the official GLUE / MultiRC random "
+                    "fill, seeded with fallback_seed)",
+        "fallback_seed": "seed of fallback=random",
+        "subsets": "sub-tasks to evaluate, joined by '+'; none = all (the dataset score is their mean)",
+        "max_new_tokens_text": "generation limit in text mode; none = the profile's (4096)",
+        "max_new_tokens_img": "generation limit in img (and semi) mode; none = the profile's (local 1024, api 4096)",
+        "profile": "generation profile: auto (api for served models such as openai, else local), local (the "
+                   "paper's Qwen2-VL settings) or api (its GPT-4o / Gemini calls: 4096 new tokens in every mode)",
+    }
+    paper: ClassVar[Paper | None] = Paper(
+        key="lyu2025pixelworld", title="PixelWorld: Towards Perceiving Everything as Pixels",
+        authors=("Zhiheng Lyu", "Xueguang Ma", "Wenhu Chen"), year=2025, venue="arXiv preprint", kind="misc",
+        arxiv="2501.19339", repository="https://github.com/TIGER-AI-Lab/PixelWorld", commit="ca89a7c",
+        note="v3 (Oct 2025) is retitled 'PixelWorld: How Far Are We from Perceiving Everything as Pixels?'; a "
+             "TMLR 2025 publication is reported but unverified; the protocol follows pixel_world/data.py")
+    data_info: ClassVar[DataInfo | None] = DataInfo(
+        layout="The Hugging Face release TIGER-Lab/PixelWorld (about 313 GB; images inside the parquet rows): the "
+               "task's dataset class as <Class>-*.parquet files (the per-class splits, e.g. GSM8KDataset-*.parquet) "
+               "or the first upload's train-*.parquet (rows selected by the Dataset column), under --data-root or "
+               "its PixelWorld/, pixelworld/, TIGER-Lab___PixelWorld/ or TIGER-Lab/PixelWorld/ folder (or their "
+               "data/); or a datasets.save_to_disk folder or hub cache snapshot there, or the hub id itself "
+               "(offline: from the local HF cache).",
+        source="https://huggingface.co/datasets/TIGER-Lab/PixelWorld; one class at a time, e.g. `huggingface-cli "
+               "download TIGER-Lab/PixelWorld --repo-type dataset --include 'data/GSM8KDataset-*' --local-dir "
+               "<root>/PixelWorld`",
+        sample_note="46 generated rows, one parquet file per dataset class (mmharness/data/samples/pixelworld/)")
+
+    @classmethod
+    def default_metric_specs(cls) -> tuple[MetricSpec, ...]:
+        """This dataset's metrics (they depend on the dataset class only): score, text-vs-pixel delta and
+        unparsed rate per mode; MathVerse adds the corrected strict scores, TableBench the semi mode."""
+        proto = PROTOCOLS[cls.dataset_cls]
+        lo = -1.0 if cls.dataset_cls == "GLUEDataset" else 0.0
+        extra = _STRICT_SPECS if isinstance(proto, MathVerse) else ()
+        semi = _semi_specs(proto.name) if cls.dataset_cls == SEMI_DATASET else ()
+        return _specs(proto.name, lo) + extra + semi
 
     def __init__(self, modes: str = "text+img", pixel_source: str = "dataset", render_preset: str = "random",
                  render_seed: int = 0, render_font: str | None = None, fallback: str = "none",
@@ -265,10 +311,7 @@ class _PixelWorldBase(Task):
 
     @property
     def metric_specs(self) -> tuple[MetricSpec, ...]:  # type: ignore[override]
-        lo = -1.0 if self.dataset_cls == "GLUEDataset" else 0.0
-        extra = _STRICT_SPECS if isinstance(self.protocol_obj, MathVerse) else ()
-        semi = _semi_specs(self.protocol_obj.name) if self.dataset_cls == SEMI_DATASET else ()
-        return _specs(self.protocol_obj.name, lo) + extra + semi
+        return type(self).default_metric_specs()
 
     # ---------------------------------------------------------------- load
     def load(self, data: DataConfig) -> TaskData:
@@ -630,8 +673,23 @@ def sandbox_note(mode: str) -> str:
             "the audit hook and the authenticated verdict applied (config.sandbox.isolation).")
 
 
+#: Options of the tasks that score by running model-written code (MBPP, TableBench Visualization).
+CODE_EXECUTION_OPTIONS: dict[str, str] = {
+    "allow_code_execution": "run model-written code to score it: true (each program in the bubblewrap sandbox), "
+                            "unsandboxed (without OS isolation; recorded) or false",
+    "code_memory_mb": "memory limit of each program, in MiB",
+    "code_workers": "programs run at once",
+}
+
+
 class _CodeExecutingTask(_PixelWorldBase):
     """Adds the explicit, recorded opt-in and the sandbox for datasets scored by running code."""
+
+    option_meanings: ClassVar[dict[str, str]] = {
+        **CODE_EXECUTION_OPTIONS,
+        "allow_code_execution": CODE_EXECUTION_OPTIONS["allow_code_execution"] + "; false refuses to run the task",
+        "code_timeout": "seconds each program may run",
+    }
 
     def __init__(self, allow_code_execution: bool | Literal["unsandboxed"] = False, code_timeout: float = 3.0,
                  code_memory_mb: int = 1024, code_workers: int = 2, modes: str = "text+img",

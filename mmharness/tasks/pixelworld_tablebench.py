@@ -35,6 +35,7 @@ from ..metrics import tablebench_viz as V
 from ..registry import register_task
 from ..task import Sample, TaskError
 from .pixelworld import (
+    CODE_EXECUTION_OPTIONS,
     SEMI_DATASET,
     _PixelWorldBase,
     _split_list,
@@ -59,6 +60,16 @@ class PixelWorldTableBench(_PixelWorldBase):
                 "Visualization by executing the chart code (PixelWorld's TableBench_script evaluator, opt-in); "
                 "mean over the categories")
     description = "PixelWorld TableBench: text, table-as-image (semi) and full-image input; chart code executed."
+    option_meanings: ClassVar[dict[str, str]] = {
+        **CODE_EXECUTION_OPTIONS,
+        "allow_code_execution": CODE_EXECUTION_OPTIONS["allow_code_execution"] + "; false leaves the "
+                                "Visualization rows out (noted)",
+        "viz_scorers": "Visualization evaluators joined by '+', the first scores: pixelworld (PixelWorld's, behind "
+                       "its published numbers) or tablebench (TableBench's own pass@1 by chart type)",
+        "viz_timeout": "seconds each execution of a chart program may run",
+        "tablebench_file": "the TableBench release JSONL, for the chart types the tablebench evaluator needs (else "
+                           "a chart_type column)",
+    }
 
     def __init__(self, allow_code_execution: bool | Literal["unsandboxed"] = False, viz_scorers: str = "pixelworld",
                  viz_timeout: float = 15.0, code_memory_mb: int = 2048, code_workers: int = 2,

@@ -57,9 +57,11 @@ from ..registry import did_you_mean, register_task
 from ..requests import Capability, ClassifyRequest, ClassifyResponse, LabelSet, Response
 from ..task import (
     DataConfig,
+    DataInfo,
     DataNotFoundError,
     MetricSpec,
     MetricValue,
+    Paper,
     Sample,
     ScoreContext,
     Task,
@@ -132,15 +134,8 @@ METRIC_SPECS: tuple[MetricSpec, ...] = (
 
 @register_task("refava")
 class RefAva(Task):
-    """RefAVA referring atomic action recognition (see the module docstring).
-
-    Options: ``split`` (``test`` default, ``val`` or ``train``), ``clips`` (evaluation clips per
-    instance, 1..11; 11 is official), ``repeated_frame_bug`` (reproduce the official loader's
-    repeated first frame; default false), ``gt_box_units`` (``normalized`` [0, 1] default, or
-    ``keyframe_pixels`` of the 340x465 keyframe), ``annotations`` (path of the JSON export;
-    default ``<root>/refava_annotations.json``), ``templates`` (zero-shot prompt set, see
-    :data:`TEMPLATE_SETS`).
-    """
+    """RefAVA referring atomic action recognition (see the module docstring; options in
+    ``option_meanings``)."""
 
     version: ClassVar[str] = "2"  # 2: auroc_weighted is the official 0.0 when a class has no negative
     protocol: ClassVar[str] = ("RefAVA / RAVAR (Peng et al., ECCV 2024; test.py::eval_epoch at 7f230c5): "
@@ -151,6 +146,36 @@ class RefAva(Task):
     primary_metric: ClassVar[str] = "map_weighted"
     family: ClassVar[str] = "RefAVA"
     metric_specs: ClassVar[tuple[MetricSpec, ...]] = METRIC_SPECS
+    option_meanings: ClassVar[dict[str, str]] = {
+        "split": "the evaluated split: test, val or train",
+        "clips": "evaluation clips per instance, 1 to 11 (11 is official); their logits are averaged",
+        "repeated_frame_bug": "true reproduces the official loader, which reads the window's first frame at every "
+                              "position; false reads the real frames (recorded deviation)",
+        "gt_box_units": "units of the annotation boxes: normalized ([0, 1] of the keyframe) or keyframe_pixels (of "
+                        "the 340x465 keyframe)",
+        "annotations": "path of the JSON export to read; none = refava_annotations.json in the data folder (the "
+                       "media are looked for under --data-root, else beside the file)",
+        "templates": "zero-shot prompt set when the model only embeds: referring, referring_ensemble or action_only",
+    }
+    paper: ClassVar[Paper | None] = Paper(
+        key="peng2024referring", title="Referring Atomic Video Action Recognition",
+        authors=("Kunyu Peng", "Jia Fu", "Kailun Yang", "Di Wen", "Yufan Chen", "Ruiping Liu", "Junwei Zheng",
+                 "Jiaming Zhang", "M. Saquib Sarfraz", "Rainer Stiefelhagen", "Alina Roitberg"),
+        year=2024, venue="ECCV", venue_full="European Conference on Computer Vision (ECCV)", arxiv="2407.01872",
+        repository="https://github.com/KPeng9510/RAVAR", commit="7f230c5",
+        note="the protocol follows test.py::eval_epoch")
+    data_info: ClassVar[DataInfo | None] = DataInfo(
+        layout="Under --data-root, or its refava/ or RefAVA/ folder: refava_annotations.json (written once from "
+               "the official pickles by mmh data convert refava; the task itself never unpickles) and the AVA v2.2 "
+               "media of each video: extracted frames frames/<video_id>/image_%06d.jpg (30 fps, frame 0 at 900 s, "
+               "the AVA extraction layout) or the video videos/<video_id>.mp4 (also mkv, webm, avi, mov; decoded "
+               "with PyAV, the video extra).",
+        source="annotations: the Google Drive folder 1XBJe7MsKTQxdWpivdOJ0AtbWQJ89JbTv linked from "
+               "https://github.com/KPeng9510/RAVAR ({split}_set_{keyframe,label,description}_crr_final.pkl); videos: "
+               "the AVA dataset's own download (https://research.google.com/ava/, CVDF mirror) under its terms",
+        convert="mmh data convert refava --pickles FILE [--pickles FILE ...] -o <root>/refava/refava_annotations.json "
+                "(the three pickles of each split; a restricted unpickler, --allow-any-pickle for files you trust)",
+        sample_note="generated val and test instances with 64x48 frames (mmharness/data/samples/refava/)")
 
     def __init__(self, split: str = "test", clips: int = EVAL_CLIPS, repeated_frame_bug: bool = False,
                  gt_box_units: str = "normalized", annotations: str | None = None,

@@ -78,15 +78,18 @@ from ..registry import did_you_mean, register_group, register_task
 from ..requests import Capability, LabelMapResponse, Response, SegmentRequest
 from ..task import (
     DataConfig,
+    DataInfo,
     DataNotFoundError,
     MetricSpec,
     MetricValue,
+    Paper,
     Sample,
     ScoreContext,
     Task,
     TaskData,
     TaskError,
     TaskResult,
+    task_options,
 )
 
 SAMPLE_ROOT = Path(__file__).resolve().parent.parent / "data" / "samples" / "segmentation"
@@ -103,6 +106,10 @@ _BASE_SPECS = (
 )
 
 
+#: The ``modalities`` option of the RGB-T tasks.
+RGBT_MODALITIES_MEANING = "inputs sent: rgb+infrared, or rgb or infrared alone (single-modality baselines)"
+
+
 class _SegTask(Task):
     """Shared implementation (see the module docstring): options, requests, streaming score."""
 
@@ -113,6 +120,13 @@ class _SegTask(Task):
     metric_specs: ClassVar[tuple[MetricSpec, ...]] = _BASE_SPECS
     stream_responses: ClassVar[bool] = True
     protocol_base: ClassVar[str] = ""
+    option_meanings: ClassVar[dict[str, str]] = {
+        "absent_policy": "a class absent from both gt and prediction: skip (left out of the mean, mmseg) or zero / "
+                         "nan (RTFNet's prints)",
+        "acc": "per-class accuracy of mAcc: recall (I/L, mmseg) or precision (I/P, what SegMiF prints as ACC)",
+        "invalid_gt": "gt values outside the classes that are not the ignore index: error (stop), ignore (drop those "
+                      "pixels) or mmseg (no gt area, but their predictions count as false positives)",
+    }
 
     def __init__(self, absent_policy: str = "skip", acc: str = "recall", invalid_gt: str = "error"):
         _choice(self.name, "absent_policy", absent_policy, ABSENT_POLICIES)
@@ -329,6 +343,34 @@ class FMB(_SegTask):
 
     description = "FMB RGB-infrared semantic segmentation (mIoU, 15/14/13-class protocols)"
     protocol_base = "FMB (SegMiF/MRFS evaluation, dataset-level confusion matrix)"
+    protocol = protocol_base  # until load() names the preset
+    option_meanings: ClassVar[dict[str, str]] = {
+        "protocol": "class protocol: fmb15 (15 classes, background included), fmb15_no_back or fmb13_sea (all three "
+                    "from the same 15-way predictions, the other two reported beside it as mIoU_<preset>), or fmb14 "
+                    "(gt 0 ignored, k -> k-1, 14-way predictions: a separate run)",
+        "split": "the split read: test or train",
+        "label_source": "index (the Label/ index maps) or color (color/, decoded with the FMB palette; black is "
+                        "ignored)",
+        "modalities": RGBT_MODALITIES_MEANING,
+    }
+    paper: ClassVar[Paper | None] = Paper(
+        key="liu2023multi",
+        title="Multi-interactive Feature Learning and a Full-time Multi-modality Benchmark for Image Fusion and "
+              "Segmentation",
+        authors=("Jinyuan Liu", "Zhu Liu", "Guanyao Wu", "Long Ma", "Risheng Liu", "Wei Zhong", "Zhongxuan Luo",
+                 "Xin Fan"),
+        year=2023, venue="ICCV",
+        venue_full="Proceedings of the IEEE/CVF International Conference on Computer Vision (ICCV)",
+        arxiv="2308.02097", repository="https://github.com/JinyuanLiu-CV/SegMiF", commit="12eb8ee",
+        note="SegMiF; the 15-class evaluation follows MRFS (Zhang et al., CVPR 2024), "
+             "https://github.com/HaoZhang1018/MRFS FMB/eval.py at aef3141")
+    data_info: ClassVar[DataInfo | None] = DataInfo(
+        layout="Under --data-root (the FMB folder or its parent): <split>/Visible/, <split>/Infrared/ and "
+               "<split>/Label/ (or color/ with label_source=color), one PNG per scene under the same name in each "
+               "(the release: 1,220 train and 280 test pairs of 800x600); the flat Visible/, Infrared/, Label/ + "
+               "<split>.txt layout of some repositories is read too.",
+        source="https://github.com/JinyuanLiu-CV/SegMiF (Google Drive / Baidu links in its README)",
+        sample_note="6 generated 80x60 test scenes in the release layout (mmharness/data/samples/segmentation/FMB/)")
 
     def __init__(self, protocol: str = "fmb15", split: str = "test", label_source: str = "index",
                  modalities: str = "rgb+infrared", absent_policy: str = "skip", acc: str = "recall",
@@ -345,6 +387,13 @@ class FMB(_SegTask):
         self.classes = FMB_PROMPT_NAMES if protocol != "fmb14" else FMB_PROMPT_NAMES[1:]
         self.derived = tuple(p for p in _FMB_SHARED if p != protocol) if protocol in _FMB_SHARED else ()
         self.metric_specs = _BASE_SPECS + _derived_specs(self.derived)
+
+    @classmethod
+    def default_metric_specs(cls) -> tuple[MetricSpec, ...]:
+        """mIoU, mAcc, aAcc and the mIoU of the presets derived from the default protocol's matrix."""
+        default = next(o.default for o in task_options(cls) if o.name == "protocol")
+        return _BASE_SPECS + _derived_specs(tuple(p for p in _FMB_SHARED if p != default)
+                                            if default in _FMB_SHARED else ())
 
     def _extra_config(self) -> dict:
         return {"protocol": self.preset.name, "split": self.split, "label_source": self.labels,
@@ -365,6 +414,28 @@ class MFNet(_SegTask):
 
     description = "MFNet RGB-thermal semantic segmentation (9 classes incl. unlabeled, mIoU)"
     protocol_base = "MFNet (RTFNet compute_results, consider_unlabeled=True; dataset-level confusion matrix)"
+    protocol = protocol_base  # until load() names the preset
+    option_meanings: ClassVar[dict[str, str]] = {
+        "split": "the split list read: test, val, train, test_day or test_night (MSRS: test or train)",
+        "modalities": RGBT_MODALITIES_MEANING,
+    }
+    paper: ClassVar[Paper | None] = Paper(
+        key="ha2017mfnet",
+        title="MFNet: Towards Real-Time Semantic Segmentation for Autonomous Vehicles with Multi-Spectral Scenes",
+        authors=("Qishen Ha", "Kohei Watanabe", "Takumi Karasawa", "Yoshitaka Ushiku", "Tatsuya Harada"),
+        year=2017, venue="IROS",
+        venue_full="IEEE/RSJ International Conference on Intelligent Robots and Systems (IROS)",
+        repository="https://github.com/yuxiangsun/RTFNet",
+        note="the evaluation is RTFNet's compute_results (Sun et al., RA-L 2019; also in SegMiF's util/util.py), "
+             "whose repository also gives the dataset layout")
+    data_info: ClassVar[DataInfo | None] = DataInfo(
+        layout="Under --data-root (or its MFNet/ or ir_seg_dataset/ folder), RTFNet's layout: images/<name>.png "
+               "(4-channel RGB + thermal), labels/<name>.png and the split lists train.txt, val.txt, test.txt, "
+               "test_day.txt, test_night.txt; with --data-source msrs, the MSRS layout <split>/vi/, <split>/ir/ and "
+               "<split>/Segmentation_labels/.",
+        source="https://www.mi.t.u-tokyo.ac.jp/static/projects/mil_multispectral/ (RTFNet layout: "
+               "https://github.com/yuxiangsun/RTFNet); MSRS: https://github.com/Linfeng-Tang/MSRS",
+        sample_note="6 generated 80x60 scenes with every split list (mmharness/data/samples/segmentation/MFNet/)")
 
     def __init__(self, split: str = "test", modalities: str = "rgb+infrared", absent_policy: str = "skip",
                  acc: str = "recall", invalid_gt: str = "error"):
@@ -398,6 +469,36 @@ class SemsegFolder(_SegTask):
 
     description = "semantic segmentation from image/label folders with a class list (ADE20K/VOC/Cityscapes style)"
     protocol_base = "generic image/label folders (mmseg IoUMetric semantics)"
+    protocol = protocol_base  # until load() names the preset
+    option_meanings: ClassVar[dict[str, str]] = {
+        "images": "needed on real data: the image folder (a relative path is taken under --data-root)",
+        "labels": "needed on real data: the label folder, paired with the images by relative path minus suffix",
+        "classes": "needed on real data (or preset): the class list: voc21, cityscapes19, ade150, pcontext59, a text "
+                   "file with one name per line, or names joined by ';'",
+        "preset": "label convention of a standard set (voc21, cityscapes19, ade150, pcontext59): class count, ignore "
+                  "index and reduce_zero_label",
+        "ignore_index": "label value left out of scoring; none = the preset's, else 255",
+        "reduce_zero_label": "label 0 ignored and k -> k-1 (ADE20K style); none = the preset's, else false",
+        "img_suffix": "file name suffix of the images",
+        "label_suffix": "file name suffix of the labels",
+        "split_file": "a text file of the names to evaluate (a relative path is taken under --data-root); none = "
+                      "every pair",
+    }
+    paper: ClassVar[Paper | None] = Paper(
+        key="mmseg2020", title="MMSegmentation: OpenMMLab Semantic Segmentation Toolbox and Benchmark",
+        authors=("{MMSegmentation Contributors}",), year=2020, venue="GitHub", kind="misc",
+        url="https://github.com/open-mmlab/mmsegmentation",
+        repository="https://github.com/open-mmlab/mmsegmentation",
+        note="no benchmark of its own: the metric is mmsegmentation's IoUMetric; cite the dataset you evaluate on")
+    data_info: ClassVar[DataInfo | None] = DataInfo(
+        layout="Any image folder and label folder (images=DIR, labels=DIR, relative to --data-root), paired by "
+               "relative path minus suffix (img_suffix, label_suffix), optionally restricted to the names of "
+               "split_file, with a class list (classes=) and the label convention of preset= (or ignore_index, "
+               "reduce_zero_label): e.g. Pascal VOC JPEGImages/ + SegmentationClass/, ADE20K, Cityscapes "
+               "*_labelTrainIds.png.",
+        source="your own data, or a standard set from its official site (Pascal VOC, ADE20K, Cityscapes, Pascal "
+               "Context)",
+        sample_note="5 generated Pascal-VOC-style scenes (mmharness/data/samples/segmentation/VOCstyle/)")
 
     def __init__(self, images: str | None = None, labels: str | None = None, classes: str | None = None,
                  preset: str | None = None, ignore_index: int | None = None, reduce_zero_label: bool | None = None,

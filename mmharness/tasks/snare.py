@@ -95,8 +95,10 @@ from ..registry import did_you_mean, register_group, register_task
 from ..requests import Capability, MatchRequest, Response, ScoresResponse
 from ..task import (
     DataConfig,
+    DataInfo,
     MetricSpec,
     MetricValue,
+    Paper,
     Sample,
     ScoreContext,
     Task,
@@ -108,6 +110,59 @@ from ..task import (
 log = logging.getLogger(__name__)
 
 SNARE_PROTOCOL = "SNARE (Wang et al. 2023, arXiv:2308.12898), official code WangFei-2019/SNARE@3abda6c"
+
+#: The SNARE paper, card and citation of every SNARE task (matching, MLLM, yes/no).
+SNARE_PAPER = Paper(
+    key="wang2023snare",
+    title="Can Linguistic Knowledge Improve Multimodal Alignment in Vision-Language Pretraining?",
+    authors=("Fei Wang", "Liang Ding", "Jun Rao", "Ye Liu", "Li Shen", "Changxing Ding"), year=2023,
+    venue="arXiv preprint", kind="misc", arxiv="2308.12898",
+    repository="https://github.com/WangFei-2019/SNARE", commit="3abda6c",
+    note="the official README cites the arXiv version and gives no other venue; version 2 of the paper adds the "
+         "GPT-4V (MLLM) protocol, whose scripts MLLM-test.py and GPT-4-Vision-test.py are at commit d367352")
+
+#: Where every SNARE task finds its data.
+SNARE_DATA = DataInfo(
+    layout="Under --data-root, the official code's layout: prerelease_bow/visual_genome_relation.json, "
+           "prerelease_bow/visual_genome_attribution.json and prerelease_bow/images/ (the ARO Visual Genome "
+           "files; each item's image is cropped to its box) for the negation, attribute, relationship and spatial "
+           "tasks; coco/coco_karpathy_test.json + coco/val2014/ and flickr30k/flickr30k_test.json + "
+           "flickr30k/flickr30k-images/ (the BLIP Karpathy test splits) for semantic structure, whose word "
+           "shufflings need spaCy's en_core_web_sm (or precomputed tags: pos_tagger=file). With --data-source hf "
+           "the VG tasks read a Hugging Face mirror of each ARO file and the semantic-structure tasks take their "
+           "images from a mirror (the hf_* options).",
+    source="ARO (https://github.com/mertyg/vision-language-models-are-bows): Google Drive ids "
+           "1kX2iCHEv0CADL8dSO1nMdW-V0NqIAiP3 (relation), 13tWvOrNOLHxl3Rm9cR3geAdHx2qR3-Tw (attribution), "
+           "1qaPlrwhGNMrR3a11iopZUT_GPP_LrgP9 (vgr_vga_images.zip); Karpathy files from "
+           "https://storage.googleapis.com/sfr-vision-language-research/datasets/ (coco_karpathy_test.json, "
+           "flickr30k_test.json); images from http://images.cocodataset.org/zips/val2014.zip and the Flickr30k "
+           "registration form",
+    sample_note="a few dozen generated items in the official layouts, with hand-written part-of-speech tags "
+                "(mmharness/data/samples/snare/)")
+
+#: The mirror options of every task on a VG file (``--data-source hf``).
+VG_MIRROR_OPTIONS: dict[str, str] = {
+    "hf_relation": "with --data-source hf: the mirror of visual_genome_relation.json (hub id or local folder; "
+                   "none = gowitheflow/ARO-Visual-Relation)",
+    "hf_attribution": "with --data-source hf: the mirror of visual_genome_attribution.json (hub id or local folder; "
+                      "none = gowitheflow/ARO-Visual-Attribution)",
+    "hf_crop": "with --data-source hf: bbox (crop the mirror's full VG image to the item's box, as the official "
+               "loader) or none (the mirror's images are already the crops)",
+    "hf_bbox_slack": "with --data-source hf: how many pixels an item's box may overhang the image border",
+}
+
+#: The options of the semantic-structure tasks (matching and MLLM) that build the word shufflings.
+SEMANTIC_OPTIONS: dict[str, str] = {
+    "pos_tagger": "part-of-speech tagger of the word shufflings: spacy (official en_core_web_sm) or file "
+                  "(precomputed tags, pos_tags); none = spacy on real data, the bundled tags on --sample",
+    "pos_tags": "with pos_tagger=file: the JSON file of precomputed tags (tools/snare_pos_tags.py writes one)",
+    "spacy_model": "the spaCy model of pos_tagger=spacy (official en_core_web_sm)",
+    "max_words": "captions are cut to this many words by the official pre_caption (official 30)",
+    "hf_coco_images": "with --data-source hf: the mirror of the COCO images (hub id or local folder; none = "
+                      "bitmind/MS-COCO); the cases still come from the BLIP file",
+    "hf_flickr30k_images": "with --data-source hf: the mirror of the Flickr30k images (hub id or local folder; "
+                           "none = royokong/flickr30k_test); the cases still come from the BLIP file",
+}
 MIN_SUBGROUP = 25
 TIE_NOTES = {"earlier": "a tie goes to the earlier option, as in the official code",
              "strict": "non-official: an option tied with another is never ranked ahead of it"}
@@ -136,8 +191,7 @@ def _option_metric_specs(keys: Sequence[str], ns: Sequence[int], descriptions: S
 class _SnareMatchTask(Task):
     """Shared implementation of the SNARE matching tasks (see the module docstring).
 
-    Options: ``ties`` (``"earlier"``, official; or ``"strict"``) and ``min_subgroup`` (official 25),
-    both applied at scoring time and recorded in :meth:`config`.
+    Options ``ties`` and ``min_subgroup``: applied at scoring time and recorded in :meth:`config`.
     """
 
     version: ClassVar[str] = "1"
@@ -146,6 +200,14 @@ class _SnareMatchTask(Task):
     primary_metric: ClassVar[str] = "accuracy"
     leaderboard_metric: ClassVar[str] = "accuracy_tie_split"
     family: ClassVar[str] = "SNARE"
+    paper: ClassVar[Paper | None] = SNARE_PAPER
+    data_info: ClassVar[DataInfo | None] = SNARE_DATA
+    option_meanings: ClassVar[dict[str, str]] = {
+        "ties": "tie rule of the ranking: earlier (official: a tie goes to the earlier option, so to the positive "
+                "option 0) or strict (non-official: a tied option never ranks ahead)",
+        "min_subgroup": "smallest subgroup (relation, or attribute pair) that gets a row in the per-subgroup table "
+                        "(official 25)",
+    }
     official_name: ClassVar[str] = ""
     option_keys: ClassVar[tuple[str, ...]] = ()
     official_names: ClassVar[tuple[str, ...]] = ()
@@ -319,11 +381,12 @@ class _SnareMatchTask(Task):
 class _VGTask(_SnareMatchTask):
     """A matching task on a VG file: also reads the file's Hugging Face mirror (``--data-source hf``).
 
-    Options (recorded in :meth:`config`): ``hf_relation`` / ``hf_attribution`` (the mirror of each
-    VG file: hub id or local path; default the ``gowitheflow`` mirror; each task reads the one of
-    its file, so both may be given to a run of several tasks), ``hf_crop`` (``bbox``, official
-    crop of the full image; or ``none``) and ``hf_bbox_slack`` (pixels; default 0).
+    Options (:data:`VG_MIRROR_OPTIONS`, recorded in :meth:`config`): ``hf_relation`` /
+    ``hf_attribution`` (each task reads the one of its file, so both may be given to a run of
+    several tasks), ``hf_crop`` and ``hf_bbox_slack``.
     """
+
+    option_meanings: ClassVar[dict[str, str]] = VG_MIRROR_OPTIONS
 
     def __init__(self, ties: str = "earlier", min_subgroup: int = MIN_SUBGROUP, hf_relation: str | None = None,
                  hf_attribution: str | None = None, hf_crop: str = "bbox", hf_bbox_slack: float = 0.0):
@@ -462,15 +525,16 @@ class SnareSpatialRelationship(_VGTask):
 class _SemanticStructureTask(_SnareMatchTask):
     """Semantic structure: the original caption vs three shufflings of its words.
 
-    Extra options: ``snare_seed`` (official run seed 1: perturbations are drawn from
-    ``numpy.random.RandomState(snare_seed)`` in file order), ``pos_tagger`` (``spacy``: official
-    ``en_core_web_sm``; ``file``: precomputed tags from ``pos_tags``; default: ``spacy`` on real
-    data, the bundled hand-written tags on ``--sample``), ``spacy_model``, ``max_words`` (30), and
-    with ``--data-source hf`` the image mirrors ``hf_coco_images`` / ``hf_flickr30k_images`` (each
-    task reads the one of its dataset).
+    Extra options: ``snare_seed`` (perturbations are drawn from ``numpy.random.RandomState(snare_seed)``
+    in file order) and :data:`SEMANTIC_OPTIONS` (tagger, ``max_words``, image mirrors: each task reads
+    the one of its dataset).
     """
 
     dataset: ClassVar[str] = ""
+    option_meanings: ClassVar[dict[str, str]] = {
+        "snare_seed": "seed of numpy.random.RandomState drawing the word shufflings in file order (official run: 1)",
+        **SEMANTIC_OPTIONS,
+    }
     option_keys = ("original", *SEMANTIC_PERTURBATIONS)
     official_names = ("Correct", *SEMANTIC_PERTURBATIONS)
     metric_specs = (MetricSpec("accuracy", True, chance=0.25,

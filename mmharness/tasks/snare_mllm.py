@@ -66,8 +66,9 @@ from ..metrics.degeneracy import check_generate
 from ..metrics.snare_answers import UNPARSED_LEGACY, gold_answer, legacy_parse, strict_parse
 from ..registry import register_group, register_task
 from ..requests import Capability, GenerateRequest, GenerationParams, Message, Response, TextResponse
-from ..task import DataConfig, MetricSpec, MetricValue, Sample, ScoreContext, Task, TaskData, TaskError, TaskResult
-from .snare import SNARE_PROTOCOL
+from ..task import (DataConfig, DataInfo, MetricSpec, MetricValue, Paper, Sample, ScoreContext, Task, TaskData,
+                    TaskError, TaskResult)
+from .snare import SEMANTIC_OPTIONS, SNARE_DATA, SNARE_PAPER, SNARE_PROTOCOL, VG_MIRROR_OPTIONS
 
 IMAGE_POSITIONS = ("after", "before")
 
@@ -96,6 +97,20 @@ class _SnareMllmTask(Task):
     uses: ClassVar[tuple[Capability, ...]] = (Capability.GENERATE,)
     primary_metric: ClassVar[str] = "accuracy"
     family: ClassVar[str] = "SNARE"
+    paper: ClassVar[Paper | None] = SNARE_PAPER
+    data_info: ClassVar[DataInfo | None] = SNARE_DATA
+    option_meanings: ClassVar[dict[str, str]] = {
+        "subset": "how many items to draw with random.sample (seed snare_seed; 1500 = the GPT-4V runs, ids "
+                  "recorded); none = every item (the BLIP-2 script)",
+        "snare_seed": "seed of the official draws: the subset, the position of the correct answer and, for semantic "
+                      "structure, the word shufflings (official run: 1)",
+        "max_new_tokens": "generation limit (GPT-4V's max_tokens; BLIP-2 used max_length=100)",
+        "temperature": "sampling temperature; 0 = greedy (GPT-4V used 0.5)",
+        "system_prompt": "system message before the question; empty = none (GPT-4V used 'You are a helpful "
+                         "assistant.')",
+        "image_position": "where the image goes in the user message: after the question text (as GPT-4V's message) "
+                          "or before it",
+    }
     official_name: ClassVar[str] = ""
     official_num: ClassVar[int] = 0
     metric_specs = _specs(0.5)
@@ -229,6 +244,8 @@ class _VGMllm(_SnareMllmTask):
     """An MLLM task on a VG file; adds the mirror options of the matching VG tasks
     (``hf_relation``, ``hf_attribution``, ``hf_crop``, ``hf_bbox_slack``)."""
 
+    option_meanings: ClassVar[dict[str, str]] = VG_MIRROR_OPTIONS
+
     def __init__(self, subset: int | None = None, snare_seed: int = 1, max_new_tokens: int = 128,
                  temperature: float = 0.0, system_prompt: str = "", image_position: str = "after",
                  hf_relation: str | None = None, hf_attribution: str | None = None, hf_crop: str = "bbox",
@@ -322,6 +339,7 @@ class _SemanticMllm(_SnareMllmTask):
     dataset: ClassVar[str] = ""
     semantic = True
     metric_specs = _specs(0.25)
+    option_meanings: ClassVar[dict[str, str]] = SEMANTIC_OPTIONS
 
     def __init__(self, subset: int | None = None, snare_seed: int = 1, max_new_tokens: int = 128,
                  temperature: float = 0.0, system_prompt: str = "", image_position: str = "after",

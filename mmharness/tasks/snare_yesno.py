@@ -36,6 +36,7 @@ run them on the same data so that the description ids match.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -52,9 +53,13 @@ from ..metrics.degeneracy import check_generate
 from ..metrics.bootstrap import bootstrap_samples, percentile_interval
 from ..registry import register_group, register_task
 from ..requests import Capability, GenerateRequest, GenerationParams, Message, Response, TextResponse
-from ..task import DataConfig, MetricSpec, MetricValue, Sample, ScoreContext, Task, TaskData, TaskError, TaskResult
+from ..task import (DataConfig, DataInfo, MetricSpec, MetricValue, Paper, Sample, ScoreContext, Task, TaskData,
+                    TaskError, TaskResult)
 from .snare import (
+    SNARE_DATA,
+    SNARE_PAPER,
     SNARE_PROTOCOL,
+    VG_MIRROR_OPTIONS,
     SnareAttributeOwnership,
     SnareNegationLogic,
     SnareRelationshipComposition,
@@ -65,6 +70,10 @@ from .snare import (
 DESCRIBE_SOURCES = {"relation": VG_RELATION_FILE, "attribution": VG_ATTRIBUTION_FILE}
 _WORD = re.compile(r"\b(yes|no)\b")
 YESNO_PROTOCOL = SNARE_PROTOCOL + "; BLIP-2 yes/no wrapper snare/models/blip2_load.py"
+#: Stage 1 and 2 read the VG files of the matching tasks; on --sample stage 2 needs stage 1's log.
+YESNO_DATA = dataclasses.replace(
+    SNARE_DATA, sample_note="the SNARE sample's VG items; stage 2 (snare_*_yesno) also needs descriptions= from a "
+                            "snare_describe_vg --sample --log-samples run")
 
 
 def _params(max_new_tokens: int) -> GenerationParams:
@@ -85,6 +94,12 @@ class SnareDescribeVG(Task):
     family: ClassVar[str] = "SNARE"
     metric_specs = (MetricSpec("empty_rate", False, chance=None, official=False,
                                description="Fraction of empty descriptions (a wiring check; stage 1 has no score)."),)
+    paper: ClassVar[Paper | None] = SNARE_PAPER
+    data_info: ClassVar[DataInfo | None] = YESNO_DATA
+    option_meanings: ClassVar[dict[str, str]] = {
+        "max_new_tokens": "generation limit of each description (LAVIS' max_length default 30)",
+        **VG_MIRROR_OPTIONS,
+    }
 
     def __init__(self, max_new_tokens: int = 30, hf_relation: str | None = None, hf_attribution: str | None = None,
                  hf_crop: str = "bbox", hf_bbox_slack: float = 0.0):
@@ -170,6 +185,16 @@ class _SnareYesNo(Task):
     family: ClassVar[str] = "SNARE"
     matching: ClassVar[type[_SnareMatchTask]]
     prefix: ClassVar[str] = ""
+    paper: ClassVar[Paper | None] = SNARE_PAPER
+    data_info: ClassVar[DataInfo | None] = YESNO_DATA
+    option_meanings: ClassVar[dict[str, str]] = {
+        "descriptions": "needed to run: the model's own descriptions from stage 1, the --log-samples JSONL of a "
+                        "snare_describe_vg run on the same data, or a JSON object {sample id: description}",
+        "max_new_tokens": "generation limit of each yes/no answer (LAVIS' max_length default 30)",
+        "min_subgroup": "smallest subgroup (relation, or attribute pair) that gets a row in the official records "
+                        "(official 25)",
+        **VG_MIRROR_OPTIONS,
+    }
 
     def __init__(self, descriptions: str | None = None, max_new_tokens: int = 30, min_subgroup: int = 25,
                  hf_relation: str | None = None, hf_attribution: str | None = None, hf_crop: str = "bbox",
