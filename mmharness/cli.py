@@ -172,24 +172,47 @@ def _table(rows: list[tuple]) -> str:
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def tasks(as_json):
-    """List the registered tasks and task groups."""
-    from .registry import TASK_GROUPS, TASKS
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True,
+              help="Machine-readable output: {tasks: [cards], groups: {name: [tasks]}} (all, or the NAMES).")
+@click.option("--include", "includes", multiple=True, help="Import a module or .py file that registers tasks first.")
+@click.option("--width", type=click.IntRange(min=20), default=None,
+              help="Text width in columns [default: the terminal's width, or 100 when not a terminal].")
+def tasks(names, as_json, includes, width):
+    """List the registered tasks and task groups, or print the card of each task NAME (a group name
+    prints its members' cards): protocol and paper, capabilities, options with their types,
+    defaults and meanings, metrics, data layout and source, citation."""
+    from .registry import TASK_GROUPS, TASKS, include
+    from .task_cards import format_card, format_group, resolve_card_names, task_card
+    from .tables import Column, render_table, resolve_width, wrap
 
-    items = []
-    for n in TASKS.names():
-        cls = TASKS.get(n)
-        items.append({"name": n, "version": cls.version, "uses": [c.value for c in cls.uses],
-                      "primary_metric": cls.primary_metric, "protocol": cls.protocol,
-                      "description": cls.description, "origin": TASKS.origin(n)})
+    for inc in includes:
+        include(inc)
+    if names:
+        task_names, groups = resolve_card_names(names)
+    else:
+        task_names, groups = TASKS.names(), dict(TASK_GROUPS)
+    cards = [task_card(n) for n in task_names]
     if as_json:
-        click.echo(json.dumps({"tasks": items, "groups": {k: list(v) for k, v in TASK_GROUPS.items()}}, indent=2))
+        click.echo(json.dumps({"tasks": cards, "groups": {k: list(v) for k, v in groups.items()}}, indent=2,
+                              default=str))
         return
-    rows = [("task", "version", "capabilities (preferred first)", "primary metric", "description")]
-    rows += [(i["name"], i["version"], ", ".join(i["uses"]), i["primary_metric"], i["description"][:60]) for i in items]
-    click.echo(_table(rows))
-    click.echo("\ngroups: " + "; ".join(f"{k} = {', '.join(v)}" for k, v in TASK_GROUPS.items()))
+    if names:
+        parts = [format_group(g, members, width) for g, members in groups.items()]
+        parts += [format_card(c, width) for c in cards]
+        click.echo("\n\n".join(parts))
+        return
+    w = resolve_width(width)
+    text_width = max(30, max((len(c["name"]) for c in cards), default=0), w - 50)  # descriptions under names
+    rows = [(c["name"] + "\n" + wrap(c["description"], text_width, "  ", "  "), c["version"], ", ".join(c["uses"]),
+             c["primary_metric"]) for c in cards]
+    click.echo(render_table(("task / description", "version", "capabilities",
+                             Column("primary metric", wrap=False)), rows, w))
+    click.echo("\ngroups:")
+    for k, v in groups.items():
+        click.echo(wrap(f"{k} = {', '.join(v)}", width, "  ", "    "))
+    click.echo(wrap("\n`mmh tasks NAME...` prints each task's card (options, metrics, data, citation); "
+                    "--json gives the cards as JSON.", width))
 
 
 @main.command()
