@@ -203,11 +203,14 @@ def tasks(names, as_json, includes, width):
         click.echo("\n\n".join(parts))
         return
     w = resolve_width(width)
-    text_width = max(30, max((len(c["name"]) for c in cards), default=0), w - 50)  # descriptions under names
-    rows = [(c["name"] + "\n" + wrap(c["description"], text_width, "  ", "  "), c["version"], ", ".join(c["uses"]),
-             c["primary_metric"]) for c in cards]
-    click.echo(render_table(("task / description", "version", "capabilities",
-                             Column("primary metric", wrap=False)), rows, w))
+    headers = ("task / description", "version", "capabilities", "primary metric")
+    others = [(c["version"], "\n".join(c["uses"]), c["primary_metric"]) for c in cards]
+    other_width = sum(max([len(h)] + [len(line) for r in others for line in r[i].split("\n")])
+                      for i, h in enumerate(headers[1:])) + 2 * len(headers[1:])
+    # each description wrapped under its task name, so that the table fits the width without rewrapping
+    text_width = max(30, max((len(c["name"]) for c in cards), default=0), w - other_width)
+    rows = [(c["name"] + "\n" + wrap(c["description"], text_width, "  ", "  "), *o) for c, o in zip(cards, others)]
+    click.echo(render_table((headers[0], headers[1], headers[2], Column(headers[3], wrap=False)), rows, w))
     click.echo("\ngroups:")
     for k, v in groups.items():
         click.echo(wrap(f"{k} = {', '.join(v)}", width, "  ", "    "))
