@@ -2,16 +2,18 @@
 and adapter listings, ``adapter check``) is drawn here, with rich.
 
 * Width: ``width`` when given (``--width N``), else the terminal's width when writing to a
-  terminal, else :data:`DEFAULT_WIDTH` (100) columns. Cells wrap at spaces to fit; a word longer than
-  its column is folded, never cut: no information is dropped. Tables whose columns cannot shrink
-  enough (many columns in a narrow width) may still exceed it rather than lose text.
+  terminal, else :data:`DEFAULT_WIDTH` (100) columns. Cells wrap at spaces to fit
+  (:func:`column_widths` chooses where); a word longer than its column is folded at a readable place
+  (before a bracket, after ``_``, ``-``, ``/``...), never cut: no information is dropped. A table
+  whose columns cannot shrink enough (more columns than 4 characters each fit) exceeds the width
+  rather than lose text.
 * Output is plain text (no ANSI codes) unless ``color`` is asked for; by default it is asked for
   only when standard output is a terminal (and ``NO_COLOR`` is not set).
-* Layout: a header line, a rule of ``-`` under each column, then the rows; columns two spaces apart,
-  no borders, no trailing spaces.
+* Layout: the header (one or more lines), a rule of ``-`` under each column, then the rows; columns
+  two spaces apart, no borders, no trailing spaces.
 
-:func:`render_table` is the one entry point for tables; :func:`wrap` wraps prose (legends, notes) to
-the same width.
+:func:`render_table` is the one entry point for tables (callers choose between layouts with
+:func:`fits` and :func:`fits_unbroken`); :func:`wrap` wraps prose (legends, notes) to the same width.
 """
 
 from __future__ import annotations
@@ -29,12 +31,15 @@ _GAP = 2  # spaces between columns
 
 @dataclass(frozen=True)
 class Column:
-    """A column: its header, alignment (``left``, ``right`` or ``center``) and whether its cells may
-    wrap at spaces (``wrap=False``: kept on one line as long as the width allows, e.g. names)."""
+    """A column: its header, alignment (``left``, ``right`` or ``center``), and how readily it gives
+    up width when the table is too wide: ``wrap=False`` keeps its lines whole until every other column
+    is down to its longest word (e.g. names); ``fold=False`` keeps its words whole until every other
+    column has been folded (e.g. the row labels)."""
 
     header: str
     justify: str = "left"
     wrap: bool = True
+    fold: bool = True
 
 
 def terminal_width(stream: Any = None) -> int | None:
@@ -100,6 +105,16 @@ def fits(columns: Sequence[str | Column], rows: Iterable[Sequence[Any]], width: 
     return natural_width(columns, rows) <= resolve_width(width)
 
 
+def fits_unbroken(columns: Sequence[str | Column], rows: Iterable[Sequence[Any]], width: int | None = None) -> bool:
+    """Whether the table fits ``width`` with its cells wrapped at spaces only (no word folded)."""
+    cols = _columns(columns)
+    widths = [_widest_word(c.header) for c in cols]
+    for row in rows:
+        for i, v in enumerate(row):
+            widths[i] = max(widths[i], _widest_word(_cell(v)))
+    return sum(widths) + _GAP * (len(cols) - 1) <= resolve_width(width)
+
+
 def _box():
     from rich.box import Box
 
@@ -107,11 +122,106 @@ def _box():
     return Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
 
 
+def _widest_word(text: str) -> int:
+    from rich.cells import cell_len
+
+    return max((cell_len(w) for w in text.split()), default=0)
+
+
+def column_widths(columns: Sequence[str | Column], rows: Sequence[Sequence[Any]], width: int) -> list[int]:
+    """Content width of each column for a table at most ``width`` wide: every column as wide as its
+    longest line when that fits; else columns are narrowed one step at a time, each step where it
+    makes the fewest cells wrap (then the widest column), first down to each column's longest word
+    (cells wrap at spaces; ``wrap=False`` columns only once the others are there), then, if that is
+    still too wide, the widest columns further, folding their words (down to 4 columns; ``fold=False``
+    columns only once the others are there)."""
+    cols = _columns(columns)
+    cells = [[c.header] + [_cell(r[i]) for r in rows] for i, c in enumerate(cols)]
+    lines = [sorted(_cell_width(x) for x in col) for col in cells]
+    longest_words = [sorted(_widest_word(x) for x in col) for col in cells]
+    natural = [col[-1] for col in lines]
+    words = [col[-1] for col in longest_words]
+    room = width - _GAP * (len(cols) - 1)
+    widths = list(natural)
+    folded = [min(4, n) for n in natural]
+    for floors, sizes, widest_first in (([w if c.wrap else n for c, w, n in zip(cols, words, natural)], lines, False),
+                                        (words, lines, False),
+                                        ([f if c.fold else w for c, f, w in zip(cols, folded, words)], longest_words, True),
+                                        (folded, longest_words, True)):
+        widths = _shrink(widths, floors, room, sizes, widest_first)
+        if sum(widths) <= room:
+            break
+    return widths
+
+
+def _shrink(widths: list[int], floors: list[int], room: int, sizes: list[list[int]],
+            widest_first: bool = False) -> list[int]:
+    """Narrow columns by one (never below their floor) until the widths sum to ``room`` or less: each
+    time the column where that newly affects the fewest cells, then affects the fewest again, then
+    the widest (``sizes``: each column's cell widths, sorted: their lines, which wrap, or their
+    longest words, which fold); ``widest_first``: the widest column first (long names fold, short
+    numbers stay whole)."""
+    from bisect import bisect_left, bisect_right
+
+    widths = list(widths)
+    while sum(widths) > room:
+        best = None
+        for i, (w, f) in enumerate(zip(widths, floors)):
+            if w <= f:
+                continue
+            col = sizes[i]
+            newly = bisect_right(col, w) - bisect_left(col, w)  # cells exactly w wide: affected from now on
+            already = len(col) - bisect_right(col, w)  # cells wider than w: affected already
+            key = (-w, newly, already) if widest_first else (newly, already, -w)
+            if best is None or key < best[0]:
+                best = (key, i)
+        if best is None:
+            break
+        widths[best[1]] -= 1
+    return widths
+
+
+_BREAK_AFTER = "_-/,.:;=)]"
+_BREAK_BEFORE = "(["
+
+
+def _fold(text: str, width: int) -> str:
+    """``text`` with each word wider than ``width`` split over lines at readable places (before
+    ``( [`` by preference, else after ``_ - / , . : ; = ) ]``), else every ``width`` characters."""
+    from rich.cells import cell_len
+
+    if width < 1 or _widest_word(text) <= width:
+        return text
+    out_lines = []
+    for line in text.split("\n"):
+        parts = []
+        for word in line.split(" "):
+            while cell_len(word) > width:
+                brackets, others = [], []  # places to break: before a bracket (preferred), after a separator
+                for i in range(1, len(word)):
+                    if cell_len(word[:i]) > width:
+                        break
+                    if word[i] in _BREAK_BEFORE:
+                        brackets.append(i)
+                    elif word[i - 1] in _BREAK_AFTER:
+                        others.append(i)
+                good = [i for i in brackets if 3 * cell_len(word[:i]) >= width]
+                cut = max(good) if good else max(brackets + others, default=0)
+                if not cut:
+                    cut = max(1, next(i for i in range(len(word), 0, -1) if cell_len(word[:i]) <= width))
+                parts.append(word[:cut] + "\n")
+                word = word[cut:]
+            parts.append(word + " ")
+        out_lines.append("".join(parts).replace(" \n", "\n").rstrip(" "))
+    return "\n".join(out_lines)
+
+
 def render_table(columns: Sequence[str | Column], rows: Iterable[Sequence[Any]], width: int | None = None, *,
                  color: bool | None = None) -> str:
-    """The table as text at most ``width`` columns wide (see :func:`resolve_width`): ``columns`` are
-    headers (strings or :class:`Column`), ``rows`` sequences of cells (``None`` = empty; a cell may
-    hold several lines). Plain text unless ``color`` (default: :func:`use_color`)."""
+    """The table as text at most ``width`` columns wide (see :func:`resolve_width`; widths per
+    :func:`column_widths`): ``columns`` are headers (strings or :class:`Column`), ``rows`` sequences
+    of cells (``None`` = empty; a cell may hold several lines). Plain text unless ``color``
+    (default: :func:`use_color`)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -123,22 +233,17 @@ def render_table(columns: Sequence[str | Column], rows: Iterable[Sequence[Any]],
             raise ValueError(f"row {r!r} has {len(r)} cells for {len(cols)} columns")
     w = resolve_width(width)
     color = use_color() if color is None else color
+    widths = column_widths(cols, rows, w)
     table = Table(box=_box(), show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), collapse_padding=False,
                   header_style="bold" if color else "", show_header=True, expand=False)
-    for c in cols:
-        table.add_column(Text(c.header), justify=c.justify, overflow="fold", no_wrap=False)
+    for c, cw in zip(cols, widths):
+        table.add_column(Text(_fold(c.header, cw)), justify=c.justify, overflow="fold", no_wrap=False, width=cw)
     for r in rows:
-        table.add_row(*[Text(v) for v in r])
-    # no-wrap columns: as wide as their longest line, as long as the width allows
-    natural = [max([_cell_width(c.header)] + [_cell_width(r[i]) for r in rows]) for i, c in enumerate(cols)]
-    rigid = sum(n for n, c in zip(natural, cols) if not c.wrap) + _GAP * (len(cols) - 1)
-    keep = rigid + 4 * sum(c.wrap for c in cols) <= w  # room left for the wrapping columns
-    for n, c, rc in zip(natural, cols, table.columns):
-        if not c.wrap and keep:
-            rc.no_wrap, rc.min_width = True, n
-    console = Console(width=w, color_system="standard" if color else None, force_terminal=color,
+        table.add_row(*[Text(_fold(v, cw)) for v, cw in zip(r, widths)])
+    total = sum(widths) + _GAP * (len(cols) - 1)
+    console = Console(width=max(w, total), color_system="standard" if color else None, force_terminal=color,
                       no_color=not color, highlight=False, markup=False, emoji=False, soft_wrap=False,
-                      legacy_windows=False, record=False, file=_Null())
+                      legacy_windows=False, file=_Null())
     with console.capture() as cap:
         console.print(table)
     lines = [line.rstrip() for line in cap.get().split("\n")]

