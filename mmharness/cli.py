@@ -64,6 +64,10 @@ def main(verbose: bool, debug: bool) -> None:
 @main.command()
 @click.option("--model", "-m", required=True, help="Adapter name (see `mmh adapters`).")
 @click.option("--model-args", "--model_args", "-a", default="", help="Adapter arguments: k=v,k2=v2.")
+@click.option("--name", default=None,
+              help="The model's display name in tables and leaderboards (recorded as model.name) [default: the "
+                   "adapter and its model argument's base name, e.g. open_clip(tiny_clip) for "
+                   "model=examples/tiny_clip.json; without a model argument, adapter(k=v,...)].")
 @click.option("--tasks", "-t", required=True, help="Comma-separated task or group names (see `mmh tasks`).")
 @click.option("--task-args", default="", help="Task options: k=v,... (each task takes the keys it knows).")
 @click.option("--output", "--output_path", "-o", type=click.Path(file_okay=False), default="results", show_default=True,
@@ -105,7 +109,7 @@ def main(verbose: bool, debug: bool) -> None:
               help="Print, per task, the requests and images that would be sent and the first prompt; "
                    "build no model and send nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results JSON instead of a table.")
-def run(model, model_args, tasks, task_args, output, data_root, data_source, sample, batch_size,
+def run(model, model_args, name, tasks, task_args, output, data_root, data_source, sample, batch_size,
         text_batch_size, num_workers, device, precision, limit, seed, cache_dir, no_cache,
         log_samples, on_error, bootstrap, includes, no_progress, channels_last, compile_, threads, gen_kwargs,
         dry_run, as_json):
@@ -125,7 +129,7 @@ def run(model, model_args, tasks, task_args, output, data_root, data_source, sam
                    use_cache=not no_cache, output=None if dry_run else output, log_samples=log_samples,
                    on_error=on_error, bootstrap=bootstrap, progress=not no_progress,
                    includes=includes, channels_last=channels_last, compile=compile_,
-                   threads=threads, dry_run=dry_run, gen_kwargs=gen_kwargs)
+                   threads=threads, dry_run=dry_run, gen_kwargs=gen_kwargs, name=name)
     if res.rank != 0:
         return  # under torchrun only rank 0 reports
     if as_json:

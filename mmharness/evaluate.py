@@ -25,6 +25,7 @@ from .cache import MemoryCache, ResponseCache, check_writable, default_cache_dir
 from .devices import autocast_factory, default_text_batch_size, resolve_device
 from .executors import resolve
 from .registry import ADAPTERS, TASKS, did_you_mean, expand_task_names, include
+from .results_export import default_model_name
 from . import distributed
 from .requests import Capability, decode, encode, response_to_json
 from .results import atomic_write_text, environment_info, git_info, write_jsonl, write_results
@@ -96,6 +97,7 @@ def evaluate(
     threads: int | str = "auto",
     dry_run: bool = False,
     gen_kwargs: str | dict | None = None,
+    name: str | None = None,
 ) -> Results:
     """Evaluate one model on one or more tasks and return (and optionally write) the results.
 
@@ -109,6 +111,8 @@ def evaluate(
     ``dry_run``: resolve and load everything, build every request, and return a plan (per task:
     requests, images, generation settings, the first prompt; ``doc["kind"] == "mmharness.dry_run"``)
     without building the model or sending anything.
+    ``name`` (``--name``): the model's display name in tables and leaderboards, recorded as
+    ``model.name``; default :func:`mmharness.results_export.default_model_name` (``open_clip(tiny_clip)``).
 
     A served adapter (``served = True``, e.g. ``openai``) is built, and its server checked, before
     any data work; tasks resolve their ``profile`` against that trait (``Task.resolve_profile``).
@@ -118,6 +122,8 @@ def evaluate(
         include(inc)
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error={on_error!r}: expected one of {', '.join(ON_ERROR)}")
+    if name is not None and (not str(name).strip() or "\n" in str(name)):
+        raise ValueError(f"name={name!r}: expected a non-empty name on one line")
     threads = parse_threads(threads)
     if limit is not None:
         limit_samples([], limit)  # a bad --limit fails before any work
@@ -258,6 +264,8 @@ def evaluate(
         "created": stamp.isoformat().replace("+00:00", "Z"),
         "harness": {"version": __version__, "git": git_info()},
         "model": {"adapter": adapter.name, "args": {k: _jsonable(v) for k, v in margs.items()},
+                  "name": str(name).strip() if name is not None else
+                  default_model_name(adapter.name, {k: _jsonable(v) for k, v in margs.items()}),
                   "fingerprint": adapter_fp, "adapter_version": adapter.version,
                   "capabilities": sorted(c.value for c in offered),
                   "origin": ADAPTERS.origin(adapter.name)},

@@ -48,6 +48,7 @@ def synthetic_doc(template: dict, *, adapter: str, tasks: dict[str, dict], args:
     ident = json.dumps([adapter, args], sort_keys=True)
     doc["model"].update(adapter=adapter, args=args, fingerprint=hashlib.sha256(ident.encode()).hexdigest()[:20],
                         origin="test")
+    doc["model"].pop("name", None)  # no recorded name (as in files from earlier builds): the default from args
     doc["run_id"] = run_id or hashlib.sha256(f"{ident}{created}{sorted(tasks)}".encode()).hexdigest()
     doc["created"] = created
     doc["config"].update(data=data, limit=limit, log_samples=False)

@@ -151,7 +151,7 @@ def test_several_adapters_and_tasks_validate_against_the_schema(real, template, 
                                              "pixelworld-text-vs-pixels"}
     # every row misses some task of the set: averages are marked incomplete, nobody gets an overall rank
     assert all(not m["complete"] and m["overall_rank"] is None for m in lb["models"])
-    assert _model(lb, "published(model=GPT4o)")["missing"] == ["toy_shapes"]
+    assert _model(lb, "published(GPT4o)")["missing"] == ["toy_shapes"]
 
 
 # --------------------------------------------------------------------------- hand computation

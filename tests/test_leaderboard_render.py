@@ -48,10 +48,10 @@ def test_text_and_markdown_show_every_model_and_mark_missing_and_incomplete(boar
     for m in board["models"]:
         label = m["label"] + (f" [{', '.join(m['flags'])}]" if m["flags"] else "")
         assert label in text and label in md
-    gpt = next(m for m in board["models"] if m["label"] == "published(model=GPT4o)")
+    gpt = next(m for m in board["models"] if m["label"] == "published(GPT4o)")
     n, total = gpt["average_score_n"], len(board["score_task_set"])
     assert n == 2 and total == 4
-    row = next(line for line in md.splitlines() if "published(model=GPT4o)" in line)
+    row = next(line for line in md.splitlines() if "published(GPT4o)" in line)
     cells = [c.strip() for c in row.strip("|").split("|")]
     header = next(line for line in md.splitlines() if line.startswith("| # |"))
     first_task = [c.strip() for c in header.strip("|").split("|")].index("avg rank") + 1
@@ -120,7 +120,7 @@ def test_mmra_plot_carries_the_published_subtask_numbers(board):
     gpt = next(r for r in fx["rows"] if r["model"] == "GPT4o")
     p = next(p for p in board["plots"] if p["id"] == "mmra-mmra")
     assert p["categories"] == ["RP", "US", "MS", "SM", "AS", "NSE", "Env", "LO", "SimE", "SubE", "OA"]
-    s = next(s for s in p["series"] if s["label"] == "published(model=GPT4o)")
+    s = next(s for s in p["series"] if s["label"] == "published(GPT4o)")
     assert s["values"] == [pytest.approx(gpt[c] / 100) for c in p["categories"]]
 
 
@@ -128,7 +128,7 @@ def test_pixelworld_plot_pairs_text_and_pixels(board):
     fx = json.loads((FIXTURES / "pixelworld_project_page_results.json").read_text())["text_only"]
     p = next(p for p in board["plots"] if p["id"] == "pixelworld-text-vs-pixels")
     assert p["type"] == "dumbbell" and p["categories"] == fx["_cols"]
-    s = next(s for s in p["series"] if s["label"] == "published(model=Phi_3_5_vision)")
+    s = next(s for s in p["series"] if s["label"] == "published(Phi_3_5_vision)")
     assert s["from"] == [pytest.approx(v / 100) for v in fx["Phi_3_5_vision"]["text"]]
     assert s["to"] == [pytest.approx(v / 100) for v in fx["Phi_3_5_vision"]["img"]]
 

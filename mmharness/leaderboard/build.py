@@ -33,6 +33,7 @@ from .normalize import (
     normalization_reference,
     normalize,
 )
+from ..results_export import distinct_labels, model_name
 from .plots import PlotCell, build_plots
 from .sources import ERROR, WARNING, Problem, Run, read_sources
 
@@ -143,7 +144,9 @@ def row_id(key: tuple) -> str:
 
 
 def model_label(doc: dict) -> str:
-    """``adapter`` or ``adapter(k=v,...)`` from a results document."""
+    """``adapter`` or ``adapter(k=v,...)`` from a results document: the adapter and every argument
+    (rows are labelled by :func:`mmharness.results_export.model_name`; the arguments are in the
+    row's ``args``)."""
     m = doc["model"]
     args = ",".join(f"{k}={v}" for k, v in m["args"].items())
     return f"{m['adapter']}({args})" if args else m["adapter"]
@@ -327,14 +330,13 @@ def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None 
         if limit and not opts.include_limited:
             reasons.append(f"limited to the first {limit} samples per task (--include-limited ranks it)")
         m = newest.doc["model"]
-        rows.append({"key": k, "per": per, "id": row_id(k), "label": model_label(newest.doc),
+        rows.append({"key": k, "per": per, "id": row_id(k), "label": model_name(newest.doc),
                      "adapter": m["adapter"], "args": dict(m["args"]), "fingerprint": m["fingerprint"],
                      "precision": k[2], "data": data, "limit": limit, "flags": row_flags(k),
                      "ranked": not reasons, "excluded_reason": "; ".join(reasons) or None})
-    labels = [r["label"] + str(r["flags"]) for r in rows]
-    for r, lab in zip(rows, labels):
-        if labels.count(lab) > 1:
-            r["label"] += f" #{r['fingerprint'][:8]}"
+    labels = distinct_labels([(r["label"], r["label"] + str(r["flags"]), r["args"], r["fingerprint"]) for r in rows])
+    for r, label in zip(rows, labels):
+        r["label"] = label
 
     # ---- columns and task set
     ranked_tasks = sorted({t for r in rows if r["ranked"] for t in r["per"]})

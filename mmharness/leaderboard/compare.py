@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..results_export import model_name
 from .build import LeaderboardError, model_label
 
 
@@ -188,7 +189,8 @@ def _verdict(ci, higher_is_better: bool) -> str:
 
 
 def _side(path: Path, doc: dict) -> dict:
-    return {"path": str(path), "model": model_label(doc), "fingerprint": doc["model"]["fingerprint"],
+    return {"path": str(path), "model": model_name(doc), "model_args": model_label(doc),
+            "fingerprint": doc["model"]["fingerprint"],
             "run_id": doc["run_id"], "created": doc["created"], "data": doc["config"]["data"]}
 
 
