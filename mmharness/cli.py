@@ -141,24 +141,45 @@ def run(model, model_args, name, tasks, task_args, output, data_root, data_sourc
         click.echo(format_plan(res.doc))
         return
     click.echo(format_run_table(res.doc))
-    click.echo(f"results: {res.path}")
-    for t, p in res.sample_logs.items():
-        click.echo(f"samples ({t}): {p}")
+    click.echo(format_output_files(res.path, res.sample_logs))
 
 
-def format_run_table(doc: dict) -> str:
-    """A plain-text table of one results document: task, primary metric, value, CI, n."""
-    rows = [("task", "metric", "value", "95% CI", "n", "cached", "data")]
+def format_run_table(doc: dict, width: int | None = None) -> str:
+    """The summary of one results document: the model, then per task its size, cache hits and data
+    kind, and below it every metric (primary first, marked ``*``) with its value and CI."""
+    from .results_export import model_name
+    from .tables import Column, render_table, resolve_width, wrap
+
+    w = resolve_width(width)
+    m = doc["model"]
+    args = ",".join(f"{k}={v}" for k, v in m["args"].items())
+    head = wrap(f"model: {model_name(doc)} ({m['adapter']}{' ' + args if args else ''}; "
+                f"fingerprint {m['fingerprint'][:10]})", w, "", "  ")
+    columns = [Column("task / metric", wrap=False, fold=False), Column("value", "right"), "95% CI", Column("n", "right"),
+               Column("cached", "right"), "data"]
+    rows = []
     for name, t in doc["tasks"].items():
-        for m, v in t["metrics"].items():
+        rows.append((name, "", "", str(t["n_scored"]), str(t["cache"]["hits"]), t["data"]["kind"]))
+        primary = t["primary_metric"]
+        for metric in sorted(t["metrics"], key=lambda k: k != primary):  # primary first, then as recorded
+            v = t["metrics"][metric]
             ci = v.get("ci")
-            rows.append((name if m == t["primary_metric"] else "", m + (" *" if m == t["primary_metric"] else ""),
-                         _fmt(v["value"]), f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "",
-                         str(t["n_scored"]) if m == t["primary_metric"] else "",
-                         str(t["cache"]["hits"]) if m == t["primary_metric"] else "",
-                         t["data"]["kind"] if m == t["primary_metric"] else ""))
-    head = f"model: {doc['model']['adapter']} {doc['model']['args'] or ''} (fingerprint {doc['model']['fingerprint'][:10]})"
-    return head + "\n" + _table(rows) + "\n(* = primary metric)"
+            rows.append((f"  {metric}{' *' if metric == primary else ''}", _fmt(v["value"]),
+                         f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "", "", "", ""))
+    return f"{head}\n{render_table(columns, rows, w)}\n(* = primary metric; n = samples scored, cached = cache hits)"
+
+
+def format_output_files(results_path, sample_logs: dict) -> str:
+    """Where the run wrote: the results file, and the per-sample logs (named once per folder, one
+    file name a line, so that long task names do not make long lines)."""
+    lines = [f"results: {results_path}"]
+    folders: dict[str, list[str]] = {}
+    for p in sample_logs.values():
+        folders.setdefault(str(Path(p).parent), []).append(Path(p).name)
+    for folder, names in folders.items():
+        lines.append(f"per-sample logs ({len(names)}) in {folder}:")
+        lines += [f"  {n}" for n in names]
+    return "\n".join(lines)
 
 
 def _fmt(x) -> str:
@@ -166,10 +187,10 @@ def _fmt(x) -> str:
 
 
 def _table(rows: list[tuple]) -> str:
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    """``rows[0]`` is the header: the table drawn by :func:`mmharness.tables.render_table`."""
+    from .tables import render_table
+
+    return render_table(rows[0], rows[1:])
 
 
 # --------------------------------------------------------------------------- listings
@@ -242,11 +263,13 @@ def adapters(as_json, includes):
     if as_json:
         click.echo(json.dumps(items, indent=2, default=str))
         return
-    rows = [("adapter", "capabilities", "arguments", "origin")]
-    rows += [(i["name"], ", ".join(i["capabilities"]),
-              ", ".join(a["name"] + ("" if a["default"] is None else f"={a['default']}") for a in i["arguments"]),
-              i["origin"]) for i in items]
-    click.echo(_table(rows))
+    from .tables import Column, render_table
+
+    rows = [(i["name"], ", ".join(i["capabilities"]),
+             ", ".join(a["name"] + ("" if a["default"] is None else f"={a['default']}") for a in i["arguments"]),
+             i["description"], i["origin"]) for i in items]
+    click.echo(render_table((Column("adapter", wrap=False, fold=False), "capabilities", "arguments (=default)",
+                             "description", "origin"), rows))
 
 
 # --------------------------------------------------------------------------- adapter new / check
@@ -359,12 +382,16 @@ def _results_files(paths) -> list[Path]:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--metric", "extra", multiple=True, default=("accuracy",), show_default=True,
               help="Metric shown beside each task's primary metric (repeatable).")
-def results_table(paths, extra):
+@click.option("--width", type=click.IntRange(min=20), default=None,
+              help="Table width in columns [default: the terminal's width, or 100 when not a terminal].")
+def results_table(paths, extra, width):
     """Models x tasks table of primary metrics (and --metric ones) from results files or
-    directories: one row per model (adapter + fingerprint), each task from its latest run."""
+    directories: one row per model (adapter + fingerprint, shown by its name), each task from its
+    latest run. When that is wider than the width, models become the columns and (task, metric)
+    pairs the rows."""
     from .results import load_results
 
-    click.echo(format_results_table([load_results(f) for f in _results_files(paths)], extra))
+    click.echo(format_results_table([load_results(f) for f in _results_files(paths)], extra, width=width))
 
 
 @results.command("export")
@@ -383,11 +410,15 @@ def results_export(paths, fmt, output):
     click.echo(f"{len(rows)} rows from {len(files)} results file(s) -> {output}")
 
 
-def format_results_table(docs: list[dict], extra=("accuracy",)) -> str:
-    """One row per model (adapter + fingerprint; each task's latest run), one column per (task,
-    metric): primary first, then ``extra``."""
+def format_results_table(docs: list[dict], extra=("accuracy",), width: int | None = None) -> str:
+    """One row per model (adapter + fingerprint, labelled by its name; each task's latest run), one
+    column per (task, metric): primary first, then ``extra``. When that does not fit ``width``
+    (:func:`mmharness.tables.resolve_width`), transposed: one column per model, one row per task and
+    below it one per metric."""
     from .results_export import by_model
+    from .tables import Column, fits, render_table, resolve_width
 
+    w = resolve_width(width)
     columns: list[tuple[str, str]] = []
     arrow = {}
     for d in docs:
@@ -397,14 +428,24 @@ def format_results_table(docs: list[dict], extra=("accuracy",)) -> str:
                     columns.append((t, m))
             for m, meta in td["metric_metadata"].items():
                 arrow[(t, m)] = "↑" if meta["higher_is_better"] else "↓"
-    rows = [("model", "data", *[f"{t} {m} {arrow.get((t, m), '')}" for t, m in columns])]
-    for model in by_model(docs):
-        cells = []
-        for t, m in columns:
-            v = model.tasks.get(t, {}).get("metrics", {}).get(m)
-            cells.append(_fmt(v["value"]) if v else "-")
-        rows.append((model.label, "+".join(sorted(model.data)), *cells))
-    return _table(rows)
+    models = by_model(docs)
+
+    def value(model, t, m):
+        v = model.tasks.get(t, {}).get("metrics", {}).get(m)
+        return _fmt(v["value"]) if v else "-"
+
+    head = ["model", "data", *[Column(f"{t} {m} {arrow.get((t, m), '')}", "right") for t, m in columns]]
+    rows = [(model.label, "+".join(sorted(model.data)), *[value(model, t, m) for t, m in columns])
+            for model in models]
+    if fits(head, rows, w) or not columns:
+        return render_table(head, rows, w)
+    head = [Column("task / metric", wrap=False, fold=False), *[Column(model.label, "right") for model in models]]
+    rows = [("data", *["+".join(sorted(model.data)) for model in models])]
+    for task in dict.fromkeys(t for t, _ in columns):
+        rows.append((task, *[""] * len(models)))
+        rows += [(f"  {m} {arrow.get((t, m), '')}", *[value(model, t, m) for model in models])
+                 for t, m in columns if t == task]
+    return render_table(head, rows, w)
 
 
 def _add_command_modules() -> None:

@@ -253,7 +253,8 @@ def test_demo_family_averages(board):
 
 
 def test_demo_renderings_show_the_official_metric_and_the_flags(board, tmp_path):
-    text, md = render_text(board), render_markdown(board)
+    # every task's column (--tasks all), its prose wrapped to the width: compared with spaces collapsed
+    text, md = " ".join(render_text(board, tasks="all").split()), render_markdown(board)
     for out in (text, md):
         assert "cifar10_b accuracy ↑ · official macrostd_population ↓" in out
         assert "snare_negation_logic accuracy_tie_split ↑ · official accuracy ↑" in out

@@ -2,7 +2,9 @@
 
 * ``mmh leaderboard build PATHS... -o leaderboard.json [--format md|csv|html]...``: the canonical
   leaderboard JSON from results files (or directories of them), plus renderings beside it.
-* ``mmh leaderboard show leaderboard.json``: the table in the terminal (or as Markdown / CSV).
+* ``mmh leaderboard show leaderboard.json [--tasks TASK_OR_FAMILY,...] [--width N]``: the table in the
+  terminal, fitting its width (family averages when there are many tasks; ``--tasks`` drills down),
+  or as Markdown / CSV.
 * ``mmh leaderboard render leaderboard.json --format html -o page.html``: one rendering.
 * ``mmh compare A.json B.json``: per-task deltas with paired bootstrap CIs from per-sample logs.
 """
@@ -116,11 +118,26 @@ def build_cmd(paths, output, formats, tasks, metric_overrides, include_samples, 
 @click.argument("leaderboard", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(("text",) + FORMATS[:2]), default="text", show_default=True,
               help="text (aligned table), md or csv.")
-def show_cmd(leaderboard, fmt):
-    """Print a leaderboard JSON as a table."""
+@click.option("--tasks", "tasks", default=None, metavar="TASK_OR_FAMILY,...",
+              help="Text table: show the columns of these tasks, or of every task of these families "
+                   "(e.g. SNARE; 'all': every task) beside the averages [default: every task when the table "
+                   "fits the width, else the family averages].")
+@click.option("--width", type=click.IntRange(min=20), default=None,
+              help="Text table: width in columns [default: the terminal's width, or 100 when not a terminal].")
+def show_cmd(leaderboard, fmt, tasks, width):
+    """Print a leaderboard JSON as a table. The text table fits the width: a leaderboard with many
+    tasks shows the overall and per-family averages, --tasks FAMILY shows the tasks of a family."""
     from ..leaderboard import load_leaderboard
 
-    click.echo(_render(load_leaderboard(leaderboard), fmt).rstrip("\n"))
+    if fmt != "text" and (tasks or width):
+        raise click.UsageError("--tasks and --width apply to the text table (--format text)")
+    doc = load_leaderboard(leaderboard)
+    if fmt == "text":
+        from ..leaderboard.render_text import render_text
+
+        click.echo(render_text(doc, tasks=tasks, width=width))
+        return
+    click.echo(_render(doc, fmt).rstrip("\n"))
 
 
 @leaderboard_group.command("render")
