@@ -6,7 +6,6 @@ is writable -> check capabilities -> load task data -> build the model -> run, s
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import random
