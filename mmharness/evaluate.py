@@ -207,8 +207,8 @@ def evaluate(
         cache = ResponseCache(Path(cache_dir) if cache_dir else default_cache_dir())
     else:
         cache = MemoryCache()
-    opts = RunOptions(batch_size=batch_size, num_workers=num_workers, device=dev, precision=precision,
-                      on_error=on_error, progress=progress and dctx.is_main,
+    opts = RunOptions(batch_size=batch_size, num_workers=num_workers, device=dev, on_error=on_error,
+                      progress=progress and dctx.is_main,
                       text_batch_size=text_batch_size, shard=(dctx.rank, dctx.world_size),
                       channels_last=channels_last, threads=threads)
     stamp = datetime.now(timezone.utc)

@@ -11,7 +11,7 @@ classifier). The runner only ever talks to executors; it never branches on names
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -47,7 +47,6 @@ class RunContext:
     adapter_key: str  # adapter fingerprint + precision
     cache: Any  # ResponseCache or MemoryCache
     text_batch_size: int = 256
-    autocast: Callable[[], Any] | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)  # this run's decoded shared artifacts
 
 
@@ -328,7 +327,7 @@ def _masks_to_rle(ctx: RunContext, batch: Batch, i: int, masks: Any, n: int) -> 
 
 
 def embed_texts_batched(adapter: Adapter, texts: Sequence[str], batch_size: int,
-                        ctx: RunContext, batch: Batch | None = None) -> np.ndarray:
+                        ctx: RunContext) -> np.ndarray:
     """Embed many texts in large batches; returns (N, D) float32, L2-normalised."""
     chunks = []
     for i in range(0, len(texts), batch_size):
@@ -519,7 +518,7 @@ class ZeroShotVideoTextClassify(ZeroShotClassify):
     def _text_query(self, adapter, batch, ctx):
         """Text-to-text zero-shot: request texts against the shared label-set classifier."""
         weights = zero_shot_classifier(adapter, batch.requests[0].labels, ctx)
-        query = embed_texts_batched(adapter, [r.text for r in batch.requests], ctx.text_batch_size, ctx, batch)
+        query = embed_texts_batched(adapter, [r.text for r in batch.requests], ctx.text_batch_size, ctx)
         if query.shape[1] != weights.shape[1]:
             raise _fail(ctx, batch, f"text embeddings of the requests have dim {query.shape[1]} but the class "
                                     f"embeddings have dim {weights.shape[1]}")
@@ -542,7 +541,7 @@ class MatchFromEmbeddings(Executor):
         img = _l2norm(to_numpy(adapter.embed_image(batch.inputs["image"])).astype(np.float32))
         _check_rows(ctx, batch, img, "embed_image output")
         flat = [t for r in batch.requests for t in r.texts]
-        txt = embed_texts_batched(adapter, flat, ctx.text_batch_size, ctx, batch)
+        txt = embed_texts_batched(adapter, flat, ctx.text_batch_size, ctx)
         if txt.shape[1] != img.shape[1]:
             raise _fail(ctx, batch, f"image embeddings have dim {img.shape[1]} but text embeddings "
                                     f"have dim {txt.shape[1]}")

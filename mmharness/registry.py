@@ -38,15 +38,15 @@ def did_you_mean(name: str, known: list[str]) -> str:
 
 
 class Registry(Generic[T]):
-    """Name -> class, filled lazily from built-in references, entry points and decorators."""
+    """Name -> class, filled lazily: decorators in the modules of ``packages`` (imported on first
+    lookup) and entry points of ``group`` (listed without importing, imported on first use)."""
 
-    def __init__(self, kind: str, group: str, builtins: dict[str, str] | None = None,
-                 packages: tuple[str, ...] = ()):
+    def __init__(self, kind: str, group: str, packages: tuple[str, ...] = ()):
         self.kind = kind
         self.group = group
-        self._refs: dict[str, str] = dict(builtins or {})  # name -> "module:attr" (not yet imported)
+        self._refs: dict[str, str] = {}  # entry point name -> "module:attr" (not yet imported)
         self._loaded: dict[str, T] = {}
-        self._origin: dict[str, str] = {n: "builtin" for n in self._refs}
+        self._origin: dict[str, str] = {}
         self._packages = packages  # every public module in them registers with decorators
         self._packages_scanned = not packages
         self._entry_points_scanned = False

@@ -37,7 +37,6 @@ class RunOptions:
     batch_size: int = 32
     num_workers: int = 0
     device: str = "cpu"
-    precision: str = "fp32"
     on_error: str = "raise"
     progress: bool = True
     text_batch_size: int = TEXT_BATCH_SIZE_CPU  # evaluate() passes default_text_batch_size(device)
@@ -425,7 +424,7 @@ def _stream(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list[
     from .streaming import compute_streaming, one_request_batches
 
     ctx = RunContext(adapter_name=adapter.name, task_name=task.name, adapter_key=adapter_key,
-                     cache=cache, text_batch_size=opts.text_batch_size, autocast=autocast)
+                     cache=cache, text_batch_size=opts.text_batch_size)
     try:
         with torch.inference_mode(), autocast():
             executor.prepare(adapter, (task.build_request(samples[i]) for i in todo), ctx)
@@ -470,7 +469,7 @@ def _compute(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list
     from torch.utils.data import DataLoader
 
     ctx = RunContext(adapter_name=adapter.name, task_name=task.name, adapter_key=adapter_key,
-                     cache=cache, text_batch_size=opts.text_batch_size, autocast=autocast)
+                     cache=cache, text_batch_size=opts.text_batch_size)
     model_seconds, n_computed = 0.0, 0
     in_process = opts.num_workers == 0
     # without workers, the requests prepare() reads (if it reads any) are the ones the batches get:

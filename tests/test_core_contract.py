@@ -38,9 +38,16 @@ def test_group_expansion_keeps_order_and_dedups():
         expand_task_names(" , ")
 
 
-def test_registry_is_lazy_and_decorator_registers():
-    reg = Registry("thing", "mmharness.test-nothing", {"lazy": "mmharness.nonexistent_module:X"})
+def test_registry_is_lazy_and_decorator_registers(tmp_path, monkeypatch):
+    """An entry point is listed without importing its module; the import happens on ``get``."""
+    dist = tmp_path / "mmh_lazy_demo-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mmh-lazy-demo\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text("[mmharness.test-nothing]\nlazy = mmharness.nonexistent_module:X\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry("thing", "mmharness.test-nothing")
     assert reg.names() == ["lazy"]  # listed without importing
+    assert reg.origin("lazy") == "entry point (mmh-lazy-demo)"
     with pytest.raises(RegistryError, match="could not be imported"):
         reg.get("lazy")
 

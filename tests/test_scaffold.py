@@ -26,7 +26,7 @@ from mmharness.scaffold import ScaffoldError, adapter_names, scaffold_adapter
 @pytest.fixture
 def isolated(monkeypatch):
     """A fresh global adapter registry for the test; generated modules are forgotten afterwards."""
-    monkeypatch.setattr(registry, "ADAPTERS", Registry("adapter", "mmharness.adapters", {}))
+    monkeypatch.setattr(registry, "ADAPTERS", Registry("adapter", "mmharness.adapters"))
     before = set(sys.modules)
     yield
     for mod in set(sys.modules) - before:
@@ -198,7 +198,7 @@ def test_generated_adapter_is_found_through_its_entry_point(tmp_path, monkeypatc
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.syspath_prepend(str(root / "src"))
 
-    fresh = Registry("adapter", "mmharness.adapters", {})
+    fresh = Registry("adapter", "mmharness.adapters")
     assert name in fresh.names()
     cls = fresh.get(name)
     assert cls is sys.modules[f"{names['module']}.adapter"].EpDemoAdapter

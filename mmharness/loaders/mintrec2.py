@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..registry import did_you_mean
@@ -54,8 +54,6 @@ COARSE_GROUPS: dict[str, tuple[str, ...]] = {
         "Advise", "Arrange", "Ask for help", "Asking for opinions", "Comfort", "Confirm", "Explain",
         "Greet", "Inform", "Introduce", "Invite", "Leave", "Plan", "Prevent"),
 }
-#: Official maximum lengths (text tokens, video feature frames, audio feature frames).
-MAX_SEQ_LENGTHS = {"text": 50, "video": 180, "audio": 400}
 SPLITS = ("train", "dev", "test")
 OOD_DATASET = "MIntRec2.0-OOD"
 LAYOUTS = ("official", "mmla_tsv", "mmla_json", "hf")
@@ -502,11 +500,6 @@ class TextContext:
 
     def describe(self) -> str:
         return f"context of {len(self.utterances)} utterance(s)"
-
-
-def with_split(rows: list[Utterance], split: str) -> list[Utterance]:
-    """Copies of ``rows`` carrying ``split``."""
-    return [replace(r, split=split) for r in rows]
 
 
 def mmla_prompt(text: str) -> str:

@@ -43,7 +43,6 @@ FMB_PROMPT_NAMES = ("background", "road", "sidewalk", "building", "lamp", "sign"
 FMB_PALETTE = ((0, 0, 0), (228, 228, 179), (133, 57, 181), (177, 162, 67), (50, 178, 200), (199, 45, 132),
                (84, 172, 66), (79, 73, 179), (166, 99, 76), (253, 121, 66), (91, 165, 137), (152, 97, 155),
                (140, 153, 105), (158, 215, 222), (90, 113, 135))
-FMB_FOLDERS = ("Visible", "Infrared", "Label", "color")
 
 #: MFNet classes (id order; 0 = unlabeled, included in the 9-class mean).
 MFNET_CLASSES = ("unlabeled", "car", "person", "bike", "curve", "car_stop", "guardrail", "color_cone", "bump")

@@ -37,9 +37,8 @@ KEYFRAME_OFFSET = 45
 #: RAVAR clips: frames per clip and the number of evaluation clips (floor(90 / 8)).
 CLIP_FRAMES = 8
 EVAL_CLIPS = WINDOW_FRAMES // CLIP_FRAMES
-#: Official sizes (height, width): keyframe resize and clip frame size (before CLIP normalisation).
+#: Official keyframe resize (height, width).
 KEYFRAME_SIZE = (340, 465)
-CLIP_SIZE = (224, 224)
 #: File name pattern of extracted frames (``image_%06d.jpg``).
 FRAME_PATTERN = "image_{:06d}.jpg"
 

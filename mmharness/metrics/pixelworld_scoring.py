@@ -64,7 +64,6 @@ class DatasetProtocol:
     metric_names: ClassVar[tuple[str, ...]] = ("accuracy",)
     #: official answer template of the repository's run script (``script/checklist.sh``)
     official_template: ClassVar[str] = "base"
-    executes_code: ClassVar[bool] = False
 
     def parse(self, subset: str, output: str) -> Any:
         raise NotImplementedError
@@ -155,7 +154,6 @@ class MBPP(DatasetProtocol):
 
     name, cls_name, subsets = "MBPP", "MBPPDataset", ("full", "sanitized")
     metric_names = ("pass@1",)
-    executes_code = True
 
     def parse(self, subset, output):
         return P.parse_mbpp(output)
