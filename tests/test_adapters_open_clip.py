@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import tempfile
 
 import pytest
 import torch
@@ -115,6 +116,31 @@ def test_fingerprint_follows_config_content(tmp_path, adapter):
     changed = OpenClipAdapter(model=str(a))
     assert changed.arch != adapter.arch
     assert changed.fingerprint() != adapter.fingerprint()
+
+
+def test_config_registration_leaves_no_temporary_directory(tmp_path, monkeypatch, images):
+    """Registering a config JSON leaves nothing in the temporary folder, and the registration
+    outlives its file: a later registration (open_clip rescans its paths) keeps the first usable."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_text(json.dumps({**TINY, "embed_dim": 24}))  # contents no other test registers
+    second.write_text(json.dumps({**TINY, "embed_dim": 40}))
+    a = OpenClipAdapter(model=str(first))
+    assert a.embed_dim == 24 and a.embed_image(images).shape == (3, 24)
+    assert OpenClipAdapter(model=str(second)).embed_dim == 40
+    first.unlink()
+    assert list(tmp.iterdir()) == []
+    import open_clip
+
+    assert open_clip.get_model_config(a.arch)["embed_dim"] == 24
+    # nor anywhere else: no config path open_clip was given in this process is still on disk
+    assert [p for p in open_clip.factory._MODEL_CONFIG_PATHS
+            if "mmh-open_clip-configs-" in str(p) and p.exists()] == []
+    again = OpenClipAdapter(model=str(second))  # registered before: not re-added
+    assert again.arch != a.arch and again.embed_image(images).shape == (3, 40)
 
 
 def test_preprocess_is_picklable(adapter):

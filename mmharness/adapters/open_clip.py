@@ -8,11 +8,9 @@ classification and image-text matching from them (using :attr:`OpenClipAdapter.l
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -27,7 +25,6 @@ _TEXT_CHUNK = 256  # texts tokenised and encoded per forward pass inside embed_t
 
 # Config files registered in this process: resolved name -> normalised config (see _register_config_file).
 _REGISTERED_CONFIGS: dict[str, dict] = {}
-_CONFIG_DIR: str | None = None
 
 
 def _canonical_hash(obj: Any) -> str:
@@ -68,11 +65,12 @@ def _register_config_file(path: str) -> tuple[str, dict, str]:
     """Register a model-config file with open_clip under ``<stem>-<hash12>``.
 
     The name carries the content hash, so an edited file never reuses a stale registration and a
-    file named like a built-in (``ViT-B-32.json``) never shadows it. The normalised config is
-    copied to a per-process directory and added with ``open_clip.add_model_config`` (the user's
-    file is not re-read later). Returns ``(name, preprocess_cfg, config_hash)``.
+    file named like a built-in (``ViT-B-32.json``) never shadows it. ``open_clip.add_model_config``
+    reads configs only from files, so the normalised config is written to a temporary directory
+    that is removed as soon as open_clip has read it: open_clip keeps what it read in memory and
+    its later rescans skip paths that are gone (the user's file is not re-read either). Nothing is
+    left on disk. Returns ``(name, preprocess_cfg, config_hash)``.
     """
-    global _CONFIG_DIR
     import open_clip
 
     model_cfg, preprocess_cfg = read_model_config(path)
@@ -80,12 +78,10 @@ def _register_config_file(path: str) -> tuple[str, dict, str]:
     stem = "".join(c if (c.isalnum() or c in "-_.") else "_" for c in Path(path).stem) or "config"
     name = f"mmh-{stem}-{digest[:12]}"
     if name not in _REGISTERED_CONFIGS or name not in open_clip.list_models():
-        if _CONFIG_DIR is None:
-            _CONFIG_DIR = tempfile.mkdtemp(prefix="mmh-open_clip-configs-")
-            atexit.register(shutil.rmtree, _CONFIG_DIR, True)  # registrations stay valid in memory
-        target = Path(_CONFIG_DIR) / f"{name}.json"
-        target.write_text(json.dumps(model_cfg, sort_keys=True))
-        open_clip.add_model_config(target)
+        with tempfile.TemporaryDirectory(prefix="mmh-open_clip-configs-") as tmp:
+            target = Path(tmp) / f"{name}.json"
+            target.write_text(json.dumps(model_cfg, sort_keys=True))
+            open_clip.add_model_config(target)
         if name not in open_clip.list_models():  # pragma: no cover - open_clip changed its registry
             raise AdapterError(f"open_clip did not accept the model config {path}")
         _REGISTERED_CONFIGS[name] = model_cfg
