@@ -76,7 +76,7 @@ def write_doc(doc: dict, directory: Path, stem: str) -> Path:
     return write_results(doc, Path(directory) / f"results_{stem}.json")
 
 
-#: MMRA subtask abbreviations -> the official ``Task`` names (spec mmra.md, fixture note).
+#: MMRA subtask abbreviations -> the official ``Task`` names (docs/protocols/mmra.md, fixture note).
 MMRA_NAMES = {"RP": "RelativePosition", "US": "UsageSimilarity", "MS": "MentalitySimilarity",
               "SM": "SimilarMaterial", "AS": "AppearanceSimilarity", "NSE": "NearSameEntity",
               "Env": "Environment", "LO": "Layout", "SimE": "SimilarEvent", "SubE": "SubEvent",

@@ -1,5 +1,5 @@
 """COCO metrics: the official fake-results fixture through both backends, the small/keypoint sets,
-and every input edge case of specs/detection.md section 3 (derived by mutating the real fixture)."""
+and every input edge case of docs/protocols/detection.md section 3 (derived by mutating the real fixture)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Every reader returns a :class:`CifarTestSet`: the test images in their **stored order** (the order
 of the official ``test_batch`` / ``test`` files, which torchvision and the Hugging Face datasets
 keep), their labels, and for each image its CIFAR-B annotation key ``'%04d.png' % k`` where k is
-the 1-based rank of the image among the test images of its class (``specs/cifar_b.md`` §2).
+the 1-based rank of the image among the test images of its class (``docs/protocols/cifar_b.md`` §2).
 
 Layouts (``<root>`` is the data root):
 

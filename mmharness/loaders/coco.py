@@ -1,6 +1,6 @@
 """COCO-format detection datasets: the official annotation JSON plus an image folder.
 
-Official layout (``specs/detection.md`` section 2): ``<root>/annotations/instances_<split>.json``
+Official layout (``docs/protocols/detection.md`` section 2): ``<root>/annotations/instances_<split>.json``
 and ``<root>/<split>/<file_name>`` (e.g. ``val2017/000000000139.jpg``); any other COCO-format
 dataset is an annotation JSON and an image folder. The ground truth is validated on load (required
 fields, unique ids, known image and category ids) and indexed per image, so that a request can carry

@@ -1,6 +1,6 @@
 """Reader of the MMRA release (Hugging Face ``m-a-p/MMRA``, one ``train`` split of 1,024 rows).
 
-Columns (``specs/mmra.md`` section 2): ``Task``, ``QA_type``, ``question``, ``image1``, ``image2``
+Columns (``docs/protocols/mmra.md`` section 2): ``Task``, ``QA_type``, ``question``, ``image1``, ``image2``
 (HF ``Image``), ``options`` (a Python dict literal or null), ``answer``. Sources, tried in this
 order by :func:`find_mmra` (``source`` forces one):
 

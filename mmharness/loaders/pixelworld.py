@@ -1,6 +1,6 @@
 """Reader of the PixelWorld release (Hugging Face ``TIGER-Lab/PixelWorld``), one dataset class at a time.
 
-Columns (``specs/pixelworld.md`` section 2): ``ID``, ``Dataset`` (wrapper class name, e.g.
+Columns (``docs/protocols/pixelworld.md`` section 2): ``ID``, ``Dataset`` (wrapper class name, e.g.
 ``GSM8KDataset``), ``Subset``, ``Text_Prompt`` (the full token-mode prompt), ``Img_Prompt`` (the
 text beside the image in pixel mode), ``Image_Pathes`` (sic), ``Images`` (list of ``Image``),
 ``Answer`` (string). Both published layouts are read:

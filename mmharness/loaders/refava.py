@@ -1,7 +1,7 @@
 """RefAVA (RAVAR, ECCV 2024) annotations: the official pickle triplets, the harness's JSON export,
 the 80 AVA v2.2 action classes, and where a key's frames or video live.
 
-Official release (spec ``refava.md`` section 2): per split, three pickled dicts sharing string keys
+Official release (``docs/protocols/refava.md`` section 2): per split, three pickled dicts sharing string keys
 ``"{video_id}___{timestamp}___{person_id}"``:
 
 * ``{split}_set_keyframe_crr_final.pkl``: list, element 0 = target box ``[x1, y1, x2, y2]``;

@@ -1,7 +1,7 @@
 """Readers of semantic-segmentation releases: FMB (RGB + infrared), MFNet / MSRS (RGB-T), and
 generic image/label folders (ADE20K, Pascal VOC / Context, Cityscapes style).
 
-Layouts (``specs/segmentation.md`` section 2):
+Layouts (``docs/protocols/segmentation.md`` section 2):
 
 * **FMB** release: ``FMB/{train,test}/{Visible,Infrared,Label,color}/<name>.png``; a pair is the same
   file name in every folder. The flat re-organisation ``FMB/{Visible,Infrared,Label}/`` + ``train.txt`` /

@@ -10,7 +10,7 @@ and returns decoded pixels:
 * :class:`VideoFileFrame` — one frame of a video file -> PIL image;
 * :class:`VideoFileUniform` — ``num_frames`` frames spread uniformly over a whole video file.
 
-Clip sampling of the RefAVA / RAVAR protocol (spec ``refava.md`` section 2): frames extracted at
+Clip sampling of the RefAVA / RAVAR protocol (``docs/protocols/refava.md`` section 2): frames extracted at
 30 fps with frame 0 at t = 900 s; a key with timestamp t uses the 90-frame window starting at frame
 ``(t - 900) * 30 - 45`` (keyframe at offset 45); evaluation uses ``floor(90 / 8) = 11`` clips,
 clip c taking window offsets ``linspace(c, 89, 8)`` (integer). :func:`ava_clip_frames` returns the

@@ -1,6 +1,6 @@
 """COCO detection / instance-segmentation / keypoint metrics through the official ``COCOeval``.
 
-Protocol (``specs/detection.md``): ``gt = COCO(...)``, ``dt = gt.loadRes(results)``,
+Protocol (``docs/protocols/detection.md``): ``gt = COCO(...)``, ``dt = gt.loadRes(results)``,
 ``E = COCOeval(gt, dt, iouType)``, ``E.evaluate(); E.accumulate(); E.summarize()``, ``E.stats``
 with default parameters (IoU .50:.95, 101 recall points, maxDets 1/10/100 per image and category,
 area ranges all/small/medium/large). The 12 bbox/segm stats and 10 keypoint stats are returned

@@ -1,4 +1,4 @@
-"""MMRA answer extraction and aggregation (``specs/mmra.md`` section 3). Pure Python/numpy.
+"""MMRA answer extraction and aggregation (``docs/protocols/mmra.md`` section 3). Pure Python/numpy.
 
 The official rules are those of ``evaluate/evaluate_demo.py`` of https://github.com/Wusiwei0410/MMRA
 (commit ``82dc33b``), reproduced exactly:

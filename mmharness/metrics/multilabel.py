@@ -1,6 +1,6 @@
 """Multi-label ranking metrics and box IoU (RefAVA / RAVAR protocol). Pure numpy + scikit-learn.
 
-The official RAVAR evaluation (``test.py::eval_epoch``, spec ``refava.md`` section 3):
+The official RAVAR evaluation (``test.py::eval_epoch``, ``docs/protocols/refava.md`` section 3):
 
 1. drop every class column without a positive label in the evaluated split (labels and scores);
 2. ``mAP`` = ``sklearn.metrics.average_precision_score(labels, scores, average="weighted")``, the

@@ -1,7 +1,7 @@
 """In-scope classification and open-set (out-of-scope) metrics of MIntRec2.0. Pure numpy + sklearn.
 
-Official definitions (``utils/metrics.py`` of https://github.com/thuiar/MIntRec2.0, spec
-``mintrec2.md`` section 3):
+Official definitions (``utils/metrics.py`` of https://github.com/thuiar/MIntRec2.0,
+``docs/protocols/mintrec2.md`` section 3):
 
 * in-scope (``Metrics``): on rows with gold != UNK and argmax predictions (no rejection):
   ``acc`` = accuracy, ``weighted_f1`` / ``weighted_prec`` / ``weighted_rec`` and macro ``f1`` /

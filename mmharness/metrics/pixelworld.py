@@ -1,4 +1,4 @@
-"""PixelWorld answer parsers and per-dataset metrics (``specs/pixelworld.md`` section 3). Pure Python.
+"""PixelWorld answer parsers and per-dataset metrics (``docs/protocols/pixelworld.md`` section 3). Pure Python.
 
 Every parser reproduces ``pixel_world/data.py`` of https://github.com/TIGER-AI-Lab/PixelWorld
 (reference commit ``ca89a7c``) including its per-dataset case rules for the ``Answer:`` marker:

@@ -1,6 +1,6 @@
 """Semantic-segmentation metrics: a streaming, mmseg-exact confusion matrix and its IoU family.
 
-Protocol (``specs/segmentation.md`` section 3, mmsegmentation ``IoUMetric`` / HF ``evaluate``
+Protocol (``docs/protocols/segmentation.md`` section 3, mmsegmentation ``IoUMetric`` / HF ``evaluate``
 ``mean_iou``): one **dataset-level** confusion matrix accumulated image by image (never per-image
 means), ``CM[g, p]`` int64 over the pixels whose ground truth is not ``ignore_index``. Per class c:
 ``I_c = CM[c, c]``, ``L_c = sum_p CM[c, p]`` (gt pixels), ``P_c = sum_g CM[g, c]`` (predicted

@@ -4,7 +4,7 @@
   (SNARE repository history, commit ``d367352``): lower-case; ``"yes"`` anywhere -> 1; else
   ``"no"`` anywhere -> 0 (this also matches ``not``, ``another``, ``snow``); else the **largest**
   digit among ``0``..``4`` occurring anywhere; else 100 (never equal to a gold label).
-* :func:`strict_parse` -- the harness default (``specs/snare.md`` 3.3): task-aware. Yes/no prompts:
+* :func:`strict_parse` -- the harness default (``docs/protocols/snare.md`` 3.3): task-aware. Yes/no prompts:
   the first word-boundary ``yes`` or ``no``. Multiple choice: the first standalone number, valid
   only if it is an option number. The "0 -> no, 1 -> yes" prompt of attribute ownership accepts the
   first of ``yes``/``no``/``0``/``1``. Unparsed -> ``None``.

@@ -6,7 +6,7 @@ correctly. All functions work from per-cell counts computed with ``numpy.bincoun
 loop over samples), and the ``*_from_counts`` forms accept any leading batch dimensions so that a
 bootstrap can evaluate a thousand resamples in one call.
 
-MacroStd (CIFAR-B, Chiu et al., ICCV 2023; formula reconstructed in ``specs/cifar_b.md`` §3):
+MacroStd (CIFAR-B, Chiu et al., ICCV 2023; formula reconstructed in ``docs/protocols/cifar_b.md`` §3):
 for class c with non-empty subgroups G_c (M_c = |G_c|) and weights w_g = n_{c,g},
 
 * m_c  = sum_g w_g acc_{c,g} / sum_g w_g                       (= the accuracy of class c)

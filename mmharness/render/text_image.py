@@ -1,7 +1,7 @@
 """Render text to an image exactly as PixelWorld's ``ImageGenerator.generate_image`` does, seeded.
 
 Reproduces ``pixel_world/image_generate.py`` of https://github.com/TIGER-AI-Lab/PixelWorld
-(reference commit ``ca89a7c``; ``specs/pixelworld.md`` section 3):
+(reference commit ``ca89a7c``; ``docs/protocols/pixelworld.md`` section 3):
 
 * parameters, drawn in this order from one seeded ``random.Random``: canvas width uniform in
   [512, 1024], font (one font: FreeSans), font size uniform in [15, 25], padding uniform in

@@ -1,6 +1,6 @@
 """CIFAR-10-B and CIFAR-100-B: subgroup (background-colour) consistency of image classifiers.
 
-Protocol (``specs/cifar_b.md``; Chiu, Chen, Ma, *Better May Not Be Fairer*, ICCV 2023): classify every
+Protocol (``docs/protocols/cifar_b.md``; Chiu, Chen, Ma, *Better May Not Be Fairer*, ICCV 2023): classify every
 CIFAR-10 / CIFAR-100 **test** image (top-1 over 10 or 100 classes); each image carries one of 8
 background-colour subgroup ids from the official annotations (commit ``22201ae``), matched to the
 test set by rank within class in stored test order. Metrics, all fractions in [0, 1]:

@@ -1,6 +1,6 @@
 """COCO-style object detection and instance segmentation: box and mask AP with the official COCOeval.
 
-Protocol (``specs/detection.md``): every image of the split gets a ``detect`` request whose label set
+Protocol (``docs/protocols/detection.md``): every image of the split gets a ``detect`` request whose label set
 is the dataset's categories sorted by id; the adapter returns boxes (xyxy pixels), scores, label
 indices into that set and, optionally, instance masks. The task maps label index k to
 ``category_ids[k]`` (out-of-range labels are an error), converts boxes to XYWH floats and masks to

@@ -1,6 +1,6 @@
 """MIntRec2.0: multimodal intent recognition (30 intents) and out-of-scope detection in conversations.
 
-Protocol (spec ``mintrec2.md``; https://github.com/thuiar/MIntRec2.0 at 38cb8bf; Zhang et al.,
+Protocol (``docs/protocols/mintrec2.md``; https://github.com/thuiar/MIntRec2.0 at 38cb8bf; Zhang et al.,
 ICLR 2024). Three ways to obtain predictions, chosen with the task option ``protocol``:
 
 * ``classify`` (default; trained models): a ``classify`` request per utterance over the 30

@@ -1,6 +1,6 @@
 """MMRA: multi-granularity, multi-image relational association (two images, one question).
 
-Protocol (``specs/mmra.md``; Wu et al., *MMRA*, arXiv:2407.17379 / Findings of EACL 2026; official
+Protocol (``docs/protocols/mmra.md``; Wu et al., *MMRA*, arXiv:2407.17379 / Findings of EACL 2026; official
 demo ``evaluate/evaluate_demo.py`` at commit ``82dc33b``):
 
 * data: ``m-a-p/MMRA`` (1,024 rows, 11 subtasks at the entity and image levels; see

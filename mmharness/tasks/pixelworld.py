@@ -1,6 +1,6 @@
 """PixelWorld: the same items as text tokens and as pixels; score both and the gap between them.
 
-Protocol (``specs/pixelworld.md``; Lyu, Ma & Chen, *PixelWorld*, arXiv:2501.19339; code
+Protocol (``docs/protocols/pixelworld.md``; Lyu, Ma & Chen, *PixelWorld*, arXiv:2501.19339; code
 ``pixel_world/data.py`` at ``ca89a7c``): every item of ``TIGER-Lab/PixelWorld`` is asked twice,
 
 * ``text`` mode: ``Text_Prompt`` (task description, fields, instructions and the answer template)

@@ -1,6 +1,6 @@
 """RefAVA: referring atomic video action recognition (RAVAR; Peng et al., ECCV 2024).
 
-Protocol (spec ``refava.md``; official ``test.py::eval_epoch`` of https://github.com/KPeng9510/RAVAR
+Protocol (``docs/protocols/refava.md``; official ``test.py::eval_epoch`` of https://github.com/KPeng9510/RAVAR
 at 7f230c5): given a clip around an AVA keyframe and a description of one person, predict that
 person's actions (multi-label over the 80 AVA v2.2 actions) and, optionally, the person's box.
 

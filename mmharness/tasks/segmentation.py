@@ -1,5 +1,5 @@
 """Semantic segmentation: FMB (RGB + infrared), MFNet (RGB-T) and generic image/label folders, scored
-with a streaming, mmseg-exact dataset-level confusion matrix (``specs/segmentation.md``).
+with a streaming, mmseg-exact dataset-level confusion matrix (``docs/protocols/segmentation.md``).
 
 Every scene gets a ``segment`` request with its images by input name (``rgb`` and ``infrared`` for
 RGB-T sets, ``image`` for single-modality folders), the class count, and the gold label map (in the

@@ -1,6 +1,6 @@
 """SNARE: linguistic probing of image-text matching (Wang et al., arXiv:2308.12898).
 
-Protocol (``specs/snare.md`` section 3.1; official code https://github.com/WangFei-2019/SNARE,
+Protocol (``docs/protocols/snare.md`` section 3.1; official code https://github.com/WangFei-2019/SNARE,
 commit ``3abda6c``): for one image the model scores a few caption options that differ only in
 word order, negation, attribute binding or relation structure; option 0 is the positive (for the
 multi-spatial task the gold is the index of the item's relation). Scores come from ``match``

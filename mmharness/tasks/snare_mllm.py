@@ -1,6 +1,6 @@
 """SNARE for generative models (paper v2 MLLM / GPT-4V protocol) through ``generate``.
 
-Protocol (``specs/snare.md`` 3.3; official ``MLLM-test.py`` and ``GPT-4-Vision-test.py`` in the
+Protocol (``docs/protocols/snare.md`` 3.3; official ``MLLM-test.py`` and ``GPT-4-Vision-test.py`` in the
 SNARE repository history, commit ``d367352``): one question per item, ``prompt + sentence`` with
 the item's image (the bbox crop for Visual Genome items), the correct answer placed at a position
 drawn from Python's ``random`` seeded with the run seed (1); prompts and gold labels are rebuilt

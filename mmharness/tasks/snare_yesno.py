@@ -1,4 +1,4 @@
-"""SNARE's repository yes/no protocol for generative models (BLIP-2 wrapper; ``specs/snare.md`` 3.2).
+"""SNARE's repository yes/no protocol for generative models (BLIP-2 wrapper; ``docs/protocols/snare.md`` 3.2).
 
 The official wrapper (``snare/models/blip2_load.py``, LAVIS ``blip2_t5``) first asks the model
 ``Question: Describe the image. Answer:`` about the item's crop, then, for every caption option,
