@@ -267,3 +267,24 @@ def test_undecodable_video_and_audio_name_the_file(tmp_path):
     write_test_video(silent, n_frames=5)
     with pytest.raises(MediaDecodeError, match="has no audio stream"):
         AudioFile(str(silent)).load()
+
+
+def test_open_media_checks_the_stream_and_names_the_file_on_any_failure(tmp_path):
+    from mmharness.loaders.av_media import open_media
+
+    p = tmp_path / "v.mp4"
+    write_test_video(p, n_frames=5)
+    with open_media(str(p), "video") as c:
+        assert len(c.streams.video) == 1 and not c.streams.audio
+    with pytest.raises(MediaDecodeError, match=r"^cannot decode video .*v\.mp4: KeyError: 'x'$"):
+        with open_media(str(p), "video"):
+            raise KeyError("x")
+    with pytest.raises(MediaDecodeError, match=r"^requested frame 7$"):  # its own errors pass unchanged
+        with open_media(str(p), "video"):
+            raise MediaDecodeError("requested frame 7")
+    with pytest.raises(MediaDecodeError, match=r"^audio file not found: .*nope\.wav$"):
+        with open_media(str(tmp_path / "nope.wav"), "audio"):
+            pass
+    with pytest.raises(ValueError, match="media kind must be one of"):
+        with open_media(str(p), "subtitles"):
+            pass

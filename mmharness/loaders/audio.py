@@ -8,11 +8,10 @@ WavLM features used by MIntRec2.0), optionally cut to ``[start, end)`` seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from ..requests import MediaDecodeError
+from .av_media import open_media
 
 DEFAULT_SAMPLE_RATE = 16000
 
@@ -24,21 +23,11 @@ def decode_audio(path: str, sample_rate: int = DEFAULT_SAMPLE_RATE, start: float
     Raises :class:`~mmharness.requests.MediaDecodeError` naming the file when it is missing, has no
     audio stream, or cannot be decoded.
     """
-    try:
-        import av
-    except ImportError as e:  # pragma: no cover - a declared extra
-        raise MediaDecodeError("decoding audio needs PyAV (pip install 'mmharness[video]')") from e
     if sample_rate < 1:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    if not Path(path).is_file():
-        raise MediaDecodeError(f"audio file not found: {path}")
-    try:
-        container = av.open(path)
-    except Exception as e:
-        raise MediaDecodeError(f"cannot open audio {path}: {type(e).__name__}: {e}") from None
-    try:
-        if not container.streams.audio:
-            raise MediaDecodeError(f"{path} has no audio stream")
+    with open_media(path, "audio") as container:
+        import av
+
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks = []
@@ -47,12 +36,6 @@ def decode_audio(path: str, sample_rate: int = DEFAULT_SAMPLE_RATE, start: float
                 chunks.append(out.to_ndarray().reshape(-1))
         for out in resampler.resample(None):  # flush
             chunks.append(out.to_ndarray().reshape(-1))
-    except MediaDecodeError:
-        raise
-    except Exception as e:
-        raise MediaDecodeError(f"cannot decode audio {path}: {type(e).__name__}: {e}") from None
-    finally:
-        container.close()
     wave = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, dtype=np.float32)
     lo = 0 if start is None else max(0, int(round(start * sample_rate)))
     hi = wave.shape[0] if end is None else min(wave.shape[0], int(round(end * sample_rate)))

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..requests import MediaDecodeError
+from .av_media import open_media
 
 #: AVA frame extraction: frames per second, and the movie second of frame 0.
 AVA_FPS = 30
@@ -171,28 +172,10 @@ class FrameFile:
 # --------------------------------------------------------------------------- video files (PyAV)
 
 
-def _open(path: str):
-    try:
-        import av
-    except ImportError as e:  # pragma: no cover - a declared extra
-        raise MediaDecodeError("decoding video files needs PyAV (pip install 'mmharness[video]')") from e
-    if not Path(path).is_file():
-        raise MediaDecodeError(f"video file not found: {path}")
-    try:
-        container = av.open(path)
-    except Exception as e:
-        raise MediaDecodeError(f"cannot open video {path}: {type(e).__name__}: {e}") from None
-    if not container.streams.video:
-        container.close()
-        raise MediaDecodeError(f"{path} has no video stream")
-    return container
-
-
 def video_duration(path: str) -> float:
     """Duration of the first video stream of ``path`` in seconds (from the container metadata,
     else by decoding). Raises :class:`MediaDecodeError` when the file cannot be read."""
-    container = _open(path)
-    try:
+    with open_media(path, "video") as container:
         stream = container.streams.video[0]
         if stream.duration is not None and stream.time_base is not None:
             return float(stream.duration * stream.time_base)
@@ -203,12 +186,6 @@ def video_duration(path: str) -> float:
             if frame.time is not None:
                 last = float(frame.time)
         return last
-    except MediaDecodeError:
-        raise
-    except Exception as e:
-        raise MediaDecodeError(f"cannot decode video {path}: {type(e).__name__}: {e}") from None
-    finally:
-        container.close()
 
 
 def decode_frames_at(path: str, times, size: tuple[int, int] | None = None) -> list:
@@ -221,8 +198,7 @@ def decode_frames_at(path: str, times, size: tuple[int, int] | None = None) -> l
     times = [float(t) for t in times]
     if not times:
         raise MediaDecodeError(f"no frame time requested from {path}")
-    container = _open(path)
-    try:
+    with open_media(path, "video") as container:
         stream = container.streams.video[0]
         rate = float(stream.average_rate) if stream.average_rate else 30.0
         period = 1.0 / rate if rate > 0 else 1.0 / 30.0
@@ -262,12 +238,6 @@ def decode_frames_at(path: str, times, size: tuple[int, int] | None = None) -> l
             out[order[k]] = image(prev)
             k += 1
         return out
-    except MediaDecodeError:
-        raise
-    except Exception as e:
-        raise MediaDecodeError(f"cannot decode video {path}: {type(e).__name__}: {e}") from None
-    finally:
-        container.close()
 
 
 @dataclass(frozen=True)
