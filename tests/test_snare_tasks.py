@@ -110,8 +110,8 @@ def test_fixture_vg_matrix_through_the_attribute_ownership_task(fixtures_dir):
     assert 0.0 <= lo <= 0.4 <= hi <= 1.0
     assert [r["Count"] for r in res.tables["official_records"]] == [exp["correct_count"], exp["exchange_count"],
                                                                     exp["separate_count"]]
-    assert res.per_sample[2] == {"ranks": [0, 1, 2], "winner": 0, "correct": True}
-    assert res.per_sample[3] == {"ranks": [2, 0, 1], "winner": 1, "correct": False}
+    assert res.per_sample[2] == {"ranks": [0, 1, 2], "winner": 0, "correct": True, "tie_split": 0.5}
+    assert res.per_sample[3] == {"ranks": [2, 0, 1], "winner": 1, "correct": False, "tie_split": 0.0}
 
 
 def test_fixture_semantic_matrix_through_the_semantic_task(fixtures_dir):

@@ -26,6 +26,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .declare import Aggregate
+
 TIE_RULES: tuple[str, ...] = ("earlier", "strict")
 
 
@@ -154,3 +156,24 @@ def subgroup_top_n(ranks: np.ndarray, groups: Sequence[str], ns: Sequence[int],
         rows.append({"group": str(name), "count": count,
                      "rates": {int(n): top_n_rates(r[mask], n).tolist() for n in ns}})
     return rows
+
+
+# --------------------------------------------------------------------------- declared aggregates
+
+
+def option_top_n(option: int, n: int) -> Aggregate:
+    """Declared aggregate: the rate at which option ``option`` ranks among the first ``n``, from
+    the per-item ``ranks`` column (one row of option ranks per item)."""
+    return Aggregate(("ranks",), lambda res: (res["ranks"][..., option] < n).mean(axis=-1),
+                     f"rate of option {option} among the first {n} (ranks)")
+
+
+def gold_top_n(n: int) -> Aggregate:
+    """Declared aggregate: the rate at which the gold option ranks among the first ``n``, from the
+    per-item ``ranks`` and ``gold`` columns."""
+
+    def fn(res):
+        ranks, gold = res["ranks"], res["gold"].astype(np.int64)
+        return (np.take_along_axis(ranks, gold[..., None], axis=-1)[..., 0] < n).mean(axis=-1)
+
+    return Aggregate(("ranks", "gold"), fn, f"rate of the gold option among the first {n}")

@@ -41,8 +41,8 @@ from ..loaders.cifar import (
     load_cifar_b_annotations,
     read_png,
 )
-from ..metrics.bootstrap import bootstrap_samples, percentile_interval
-from ..metrics.classification import accuracy, top1
+from ..metrics.classification import top1
+from ..metrics.declare import Declared, custom, declare, mean, score_declared
 from ..metrics.degeneracy import check_classify
 from ..metrics.subgroup import (
     cell_accuracy,
@@ -66,7 +66,6 @@ from ..task import (
     DataConfig,
     DataInfo,
     MetricSpec,
-    MetricValue,
     Paper,
     Sample,
     ScoreContext,
@@ -262,6 +261,33 @@ class _CifarB(Task):
         return ClassifyRequest(inputs={"image": ref}, labels=self.labelset, reference=sample.gold)
 
     # ---------------------------------------------------------------- score
+    def declared_metrics(self) -> tuple[Declared, ...]:
+        """Accuracy (mean of ``correct``) and the subgroup metrics, each a function of the
+        per-(class, subgroup) counts of ``correct`` by ``gold`` and ``subgroup`` (shared by the four
+        MacroStd variants and the worst subgroup); ``macrostd`` follows the ``macrostd`` option."""
+        c = self.num_classes
+
+        def counts(res):
+            return res.shared("cell_counts", lambda r: resampled_cell_counts(
+                r.idx, r.full("correct").astype(bool), r.full("gold").astype(np.int64),
+                r.full("subgroup").astype(np.int64), c, NUM_SUBGROUPS))
+
+        def macro(conv: str):
+            return custom(("correct", "gold", "subgroup"), lambda res: macro_std_from_counts(*counts(res), conv),
+                          f"MacroStd ({conv} SD) of the per-(class, subgroup) accuracies")
+
+        return declare(
+            self.metric_specs,
+            accuracy=mean("correct"),
+            macrostd_population=macro("population"),
+            macrostd_nist=macro("nist"),
+            macrostd_unweighted=macro("unweighted"),
+            macrostd=macro(self.macrostd),
+            worst_subgroup_acc=custom(("correct", "gold", "subgroup"),
+                                      lambda res: worst_subgroup_from_counts(*counts(res), WORST_MIN_N),
+                                      f"lowest (class, subgroup) accuracy over cells of >= {WORST_MIN_N}"),
+        )
+
     def score(self, samples: Sequence[Sample], responses: Sequence[Response | None],
               ctx: ScoreContext) -> TaskResult:
         """Top-1 predictions -> accuracy, MacroStd (both conventions), worst subgroup, with CIs.
@@ -284,50 +310,16 @@ class _CifarB(Task):
 
         k_cg, n_cg = cell_counts(correct, gold, sub, c, NUM_SUBGROUPS)
         acc_cg, _ = cell_accuracy(correct, gold, sub, c, NUM_SUBGROUPS)
-        point = {
-            "accuracy": accuracy(correct),
-            "macrostd_population": macro_std_from_counts(k_cg, n_cg, "population"),
-            "macrostd_nist": macro_std_from_counts(k_cg, n_cg, "nist"),
-            "macrostd_unweighted": macro_std_from_counts(k_cg, n_cg, "unweighted"),
-            "worst_subgroup_acc": worst_subgroup_from_counts(k_cg, n_cg, WORST_MIN_N),
-        }
-        names = list(point)
-
-        def statistic(idx: np.ndarray) -> np.ndarray:
-            kc, nc = resampled_cell_counts(idx, correct, gold, sub, c, NUM_SUBGROUPS)
-            return np.stack([correct[idx].mean(axis=1),
-                             macro_std_from_counts(kc, nc, "population"),
-                             macro_std_from_counts(kc, nc, "nist"),
-                             macro_std_from_counts(kc, nc, "unweighted"),
-                             worst_subgroup_from_counts(kc, nc, WORST_MIN_N)], axis=-1)
-
-        cis: dict[str, tuple[float, float] | None] = {m: None for m in names}
-        stderrs: dict[str, float | None] = {m: None for m in names}
-        if ctx.bootstrap_resamples > 0:
-            dist = bootstrap_samples(statistic, n, resamples=ctx.bootstrap_resamples, seed=ctx.seed)
-            for j, m in enumerate(names):
-                col = dist[:, j]
-                cis[m] = percentile_interval(col, ctx.ci_level)
-                fin = col[np.isfinite(col)]
-                stderrs[m] = float(np.std(fin, ddof=1)) if fin.size > 1 else None
-
-        def mv(m: str) -> MetricValue:
-            return MetricValue(value=float(point[m]), ci=cis[m],
-                               ci_level=ctx.ci_level if cis[m] is not None else None, stderr=stderrs[m])
-
+        scored = score_declared(self.declared_metrics(), {"correct": correct, "gold": gold, "subgroup": sub}, ctx)
         notes = [
             "MacroStd = mean over classes of the subgroup-size-weighted SD of per-(class, subgroup) "
             "accuracy (reconstruction of the paper's prose definition); both SD conventions reported, "
             f"'macrostd' = macrostd_{self.macrostd}. Values are fractions (x100 for percent).",
         ]
-        metrics = {m: mv(m) for m in ("accuracy", "macrostd_population", "macrostd_nist",
-                                      "macrostd_unweighted")}
-        metrics["macrostd"] = metrics[f"macrostd_{self.macrostd}"]
-        if math.isnan(point["worst_subgroup_acc"]):
+        metrics = scored.values
+        if "worst_subgroup_acc" in scored.undefined:
             notes.append(f"worst_subgroup_acc not reported: no (class, subgroup) cell has {WORST_MIN_N} "
                          "or more scored images.")
-        else:
-            metrics["worst_subgroup_acc"] = mv("worst_subgroup_acc")
         present = n_cg.sum(axis=1) > 0
         if not present.all():
             notes.append(f"{int((~present).sum())} of {c} classes have no scored image; MacroStd averages "

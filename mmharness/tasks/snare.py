@@ -80,12 +80,14 @@ from ..loaders.snare_captions import (
     relationship_composition_options,
     spatial_options,
 )
-from ..metrics.bootstrap import bootstrap_samples, percentile_interval
+from ..metrics.declare import Declared, declare, mean, score_declared
 from ..metrics.degeneracy import check_match
 from ..metrics.ranking import (
     TIE_RULES,
     gold_hits,
+    gold_top_n,
     option_ranks,
+    option_top_n,
     subgroup_top_n,
     tie_split_hits,
     top_n_hits,
@@ -97,7 +99,6 @@ from ..task import (
     DataConfig,
     DataInfo,
     MetricSpec,
-    MetricValue,
     Paper,
     Sample,
     ScoreContext,
@@ -289,27 +290,22 @@ class _SnareMatchTask(Task):
             rows.append(v)
         return np.stack(rows)
 
-    def _cis(self, indicators: np.ndarray, ctx: ScoreContext) -> list[tuple[tuple[float, float] | None, float | None]]:
-        """Percentile-bootstrap CI and standard error of the mean of each indicator column."""
-        k = indicators.shape[1]
-        if ctx.bootstrap_resamples <= 0:
-            return [(None, None)] * k
-        ind = indicators.astype(np.float64)
-        dist = bootstrap_samples(lambda idx: ind[idx].mean(axis=1), ind.shape[0],
-                                 resamples=ctx.bootstrap_resamples, seed=ctx.seed)
-        out = []
-        for j in range(k):
-            col = dist[:, j]
-            out.append((percentile_interval(col, ctx.ci_level), float(np.std(col, ddof=1)) if col.size > 1 else None))
-        return out
+    def declared_metrics(self) -> tuple[Declared, ...]:
+        """``accuracy`` (mean of the per-item ``correct``: the gold option ranked first),
+        ``accuracy_tie_split`` (mean of the per-item ``tie_split`` credit) and, per option and
+        top-n, the rate at which that option ranks among the first n (from the per-item
+        ``ranks``)."""
+        aggs = {"accuracy": mean("correct"), "accuracy_tie_split": mean("tie_split")}
+        for j, key in enumerate(self.option_keys):
+            for n in self.top_ns:
+                aggs[f"{key}_top{n}"] = option_top_n(j, n)
+        return declare(self.metric_specs, **aggs)
 
-    def _metrics(self, named: dict[str, np.ndarray], ctx: ScoreContext) -> dict[str, MetricValue]:
-        names = list(named)
-        ind = np.stack([named[n] for n in names], axis=1)
-        cis = self._cis(ind, ctx)
-        return {n: MetricValue(value=float(ind[:, j].mean()), ci=cis[j][0],
-                               ci_level=ctx.ci_level if cis[j][0] is not None else None, stderr=cis[j][1])
-                for j, n in enumerate(names)}
+    def _columns(self, scores: np.ndarray, ranks: np.ndarray, samples: Sequence[Sample]) -> dict[str, np.ndarray]:
+        """The per-item quantities the declared metrics read (also written to the sample log)."""
+        gold = np.asarray([s.gold for s in samples], dtype=np.int64)
+        return {"ranks": ranks, "gold": gold, "correct": gold_hits(ranks, gold, 1).astype(np.float64),
+                "tie_split": self._tie_split(scores, samples)}
 
     def _option_rates(self, ranks: np.ndarray) -> dict:
         return {key: {f"top{n}": float(top_n_hits(ranks, n)[:, j].mean()) for n in self.top_ns}
@@ -336,12 +332,8 @@ class _SnareMatchTask(Task):
         """Ranks under the tie rule -> accuracy, per-option top-n rates (with CIs), subgroup rows."""
         scores = self._score_matrix(samples, responses)
         ranks = option_ranks(scores, self.ties)
-        named: dict[str, np.ndarray] = {"accuracy": top_n_hits(ranks, 1)[:, 0],
-                                        "accuracy_tie_split": self._tie_split(scores, samples)}
-        for j, key in enumerate(self.option_keys):
-            for n in self.top_ns:
-                named[f"{key}_top{n}"] = top_n_hits(ranks, n)[:, j]
-        metrics = self._metrics(named, ctx)
+        columns = self._columns(scores, ranks, samples)
+        metrics = score_declared(self.declared_metrics(), columns, ctx).values
         sub, official_sub = self._subgroup_tables(ranks, samples)
         official = list(official_sub)
         n_items = len(samples)
@@ -351,18 +343,20 @@ class _SnareMatchTask(Task):
             if 2 in self.top_ns:
                 rec[f"{name}_top-2"] = float(top_n_hits(ranks, 2)[:, j].mean())
             official.append(rec)
-        return self._result(samples, scores, ranks, metrics, sub, official, n_items)
+        return self._result(samples, scores, columns, metrics, sub, official, n_items)
 
     @staticmethod
     def _tie_split(scores: np.ndarray, samples: Sequence[Sample]) -> np.ndarray:
         """Per item: the gold option's top-1 credit with ties split (:func:`tie_split_hits`)."""
         return tie_split_hits(scores, [s.gold for s in samples], 1)
 
-    def _result(self, samples, scores, ranks, metrics, sub, official, n_items) -> TaskResult:
+    def _result(self, samples, scores, columns, metrics, sub, official, n_items) -> TaskResult:
         texts = [s.meta.get("options") for s in samples]  # the caption options (ties between equal texts)
+        ranks, tie = columns["ranks"], columns["tie_split"].tolist()
         per_sample = [{"ranks": ranks[i].tolist(),
                        "winner": int(np.argmin(ranks[i])) if (ranks[i] == 0).any() else -1,
-                       "correct": bool(ranks[i, samples[i].gold] == 0)} for i in range(len(samples))]
+                       "correct": bool(ranks[i, samples[i].gold] == 0), "tie_split": tie[i]}
+                      for i in range(len(samples))]
         notes = [f"Ties: {self.ties} ({TIE_NOTES[self.ties]}). accuracy = {self.accuracy_note}; values are "
                  "fractions (x100 for percent)."]
         if sub is not None:
@@ -508,15 +502,19 @@ class SnareSpatialRelationship(_VGTask):
         """Top-1/2/3 classification against the gold relation; per-option rates in the tables."""
         scores = self._score_matrix(samples, responses)
         ranks = option_ranks(scores, self.ties)
-        gold = [s.gold for s in samples]
-        named = {"accuracy": gold_hits(ranks, gold, 1), "top2_accuracy": gold_hits(ranks, gold, 2),
-                 "top3_accuracy": gold_hits(ranks, gold, 3), "accuracy_tie_split": self._tie_split(scores, samples)}
-        metrics = self._metrics(named, ctx)
+        columns = self._columns(scores, ranks, samples)
+        metrics = score_declared(self.declared_metrics(), columns, ctx).values
         sub, official = self._subgroup_tables(ranks, samples)
         official.append({"Attributes": "clasfication", "top-1": metrics["accuracy"].value,
                          "top-2": metrics["top2_accuracy"].value, "top-3": metrics["top3_accuracy"].value,
-                         "Count": int(named["accuracy"].sum())})
-        return self._result(samples, scores, ranks, metrics, sub, official, len(samples))
+                         "Count": int(columns["correct"].sum())})
+        return self._result(samples, scores, columns, metrics, sub, official, len(samples))
+
+    def declared_metrics(self) -> tuple[Declared, ...]:
+        """``accuracy``, ``top2_accuracy``, ``top3_accuracy``: the gold relation among the first
+        1, 2, 3 options (from the per-item ``ranks`` and ``gold``); ``accuracy_tie_split``."""
+        return declare(self.metric_specs, accuracy=mean("correct"), top2_accuracy=gold_top_n(2),
+                       top3_accuracy=gold_top_n(3), accuracy_tie_split=mean("tie_split"))
 
 
 # --------------------------------------------------------------------------- semantic structure
@@ -586,14 +584,11 @@ class _SemanticStructureTask(_SnareMatchTask):
         """Winner per case (first maximum) -> per-option win rates; official records per winning option."""
         scores = self._score_matrix(samples, responses)
         ranks = option_ranks(scores, self.ties)
-        named: dict[str, np.ndarray] = {"accuracy": top_n_hits(ranks, 1)[:, 0],
-                                        "accuracy_tie_split": self._tie_split(scores, samples)}
-        for j, key in enumerate(self.option_keys):
-            named[f"{key}_top1"] = top_n_hits(ranks, 1)[:, j]
-        metrics = self._metrics(named, ctx)
+        columns = self._columns(scores, ranks, samples)
+        metrics = score_declared(self.declared_metrics(), columns, ctx).values
         winners = np.where((ranks == 0).any(axis=1), np.argmin(ranks, axis=1), -1)
         official = [dict(r, Dataset="Visual Genome Relation") for r in winner_records(winners, self.official_names)]
-        return self._result(samples, scores, ranks, metrics, None, official, len(samples))
+        return self._result(samples, scores, columns, metrics, None, official, len(samples))
 
 
 @register_task("snare_semantic_structure_coco")

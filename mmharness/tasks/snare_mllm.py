@@ -61,12 +61,12 @@ from ..loaders.snare import (
 )
 from ..loaders.snare_captions import COMPOSITION_EXCLUDED, MAX_WORDS, SPATIAL_RELATIONS
 from ..loaders import snare_prompts as P
-from ..metrics.bootstrap import bootstrap_samples, percentile_interval
+from ..metrics.declare import Declared, declare, mean, score_declared
 from ..metrics.degeneracy import check_generate
 from ..metrics.snare_answers import UNPARSED_LEGACY, gold_answer, legacy_parse, strict_parse
 from ..registry import register_group, register_task
 from ..requests import Capability, GenerateRequest, GenerationParams, Message, Response, TextResponse
-from ..task import (DataConfig, DataInfo, MetricSpec, MetricValue, Paper, Sample, ScoreContext, Task, TaskData,
+from ..task import (DataConfig, DataInfo, MetricSpec, Paper, Sample, ScoreContext, Task, TaskData,
                     TaskError, TaskResult)
 from .snare import SEMANTIC_OPTIONS, SNARE_DATA, SNARE_PAPER, SNARE_PROTOCOL, VG_MIRROR_OPTIONS
 
@@ -193,6 +193,12 @@ class _SnareMllmTask(Task):
         return GenerateRequest(messages=messages, params=self.params, reference=m["answer"])
 
     # ---------------------------------------------------------------- score
+    def declared_metrics(self) -> tuple[Declared, ...]:
+        """Means of the per-item ``correct``/``correct_legacy`` (strict and official parses) and
+        ``unparsed``/``unparsed_legacy``."""
+        return declare(self.metric_specs, accuracy=mean("correct"), accuracy_legacy=mean("correct_legacy"),
+                       unparsed_rate=mean("unparsed"), unparsed_rate_legacy=mean("unparsed_legacy"))
+
     def score(self, samples: Sequence[Sample], responses: Sequence[Response | None],
               ctx: ScoreContext) -> TaskResult:
         """Strict and legacy parses -> accuracies and unparsed rates (bootstrap CIs over items)."""
@@ -208,20 +214,11 @@ class _SnareMllmTask(Task):
             legacy = legacy_parse(r.text)
             rows.append([strict == s.gold, legacy == s.gold, strict is None, legacy == UNPARSED_LEGACY])
             per_sample.append({"gold": s.gold, "pred": strict, "pred_legacy": legacy,
-                               "correct": strict == s.gold, "correct_legacy": legacy == s.gold})
+                               "correct": strict == s.gold, "correct_legacy": legacy == s.gold,
+                               "unparsed": strict is None, "unparsed_legacy": legacy == UNPARSED_LEGACY})
         ind = np.asarray(rows, dtype=np.float64)
-        names = ["accuracy", "accuracy_legacy", "unparsed_rate", "unparsed_rate_legacy"]
-        cis: list = [None] * len(names)
-        errs: list = [None] * len(names)
-        if ctx.bootstrap_resamples > 0:
-            dist = bootstrap_samples(lambda idx: ind[idx].mean(axis=1), ind.shape[0],
-                                     resamples=ctx.bootstrap_resamples, seed=ctx.seed)
-            for j in range(len(names)):
-                cis[j] = percentile_interval(dist[:, j], ctx.ci_level)
-                errs[j] = float(np.std(dist[:, j], ddof=1)) if dist.shape[0] > 1 else None
-        metrics = {n: MetricValue(float(ind[:, j].mean()), ci=cis[j],
-                                  ci_level=ctx.ci_level if cis[j] is not None else None, stderr=errs[j])
-                   for j, n in enumerate(names)}
+        columns = dict(zip(("correct", "correct_legacy", "unparsed", "unparsed_legacy"), ind.T))
+        metrics = score_declared(self.declared_metrics(), columns, ctx).values
         gold = np.asarray([s.gold for s in samples])
         by_gold = {str(int(g)): {"n": int((gold == g).sum()), "accuracy": float(ind[gold == g, 0].mean()),
                                  "accuracy_legacy": float(ind[gold == g, 1].mean())} for g in np.unique(gold)}

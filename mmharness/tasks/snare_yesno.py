@@ -50,7 +50,7 @@ from ..loaders.aro_hf import mirror_options, options_config
 from ..loaders.snare import case_image, load_vg
 from ..loaders.snare_prompts import DESCRIBE_PROMPT, blip2_followup, blip2_question
 from ..metrics.degeneracy import check_generate
-from ..metrics.bootstrap import bootstrap_samples, percentile_interval
+from ..metrics.declare import declare, mean, score_declared
 from ..registry import register_group, register_task
 from ..requests import Capability, GenerateRequest, GenerationParams, Message, Response, TextResponse
 from ..task import (DataConfig, DataInfo, MetricSpec, MetricValue, Paper, Sample, ScoreContext, Task, TaskData,
@@ -303,14 +303,9 @@ class _SnareYesNo(Task):
         keys = self.matching.option_keys
         for j, key in enumerate(keys):
             named[f"{key}_yes_rate"] = sub[:, j]
-        ind = np.stack(list(named.values()), axis=1)
-        cis = [None] * ind.shape[1]
-        if ctx.bootstrap_resamples > 0:
-            dist = bootstrap_samples(lambda idx: ind[idx].mean(axis=1), len(items), resamples=ctx.bootstrap_resamples,
-                                     seed=ctx.seed)
-            cis = [percentile_interval(dist[:, j], ctx.ci_level) for j in range(ind.shape[1])]
-        metrics = {n: MetricValue(float(ind[:, j].mean()), ci=cis[j], ci_level=ctx.ci_level if cis[j] else None)
-                   for j, n in enumerate(named)}
+        # items, not samples (one per option), are the resampling unit: the declared means run on
+        # item-level columns (not in the per-sample log, so mmh compare cannot pair these metrics)
+        metrics = score_declared(declare(self.metric_specs, **{n: mean(n) for n in named}), named, ctx).values
         official, groups = [], np.array([it["group"] for it in items])
         names = self.matching.official_names
         for g in np.unique(groups):

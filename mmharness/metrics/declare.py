@@ -1,0 +1,324 @@
+"""Metrics declared once: a spec, the per-sample quantities, an aggregation; one rule for the rest.
+
+A task declares each metric it can recompute from per-sample quantities as a :class:`Declared`:
+its :class:`~mmharness.task.MetricSpec` (direction, range, chance, official or not) and an
+:class:`Aggregate` (which per-sample columns it needs and how they aggregate: :func:`mean`,
+:func:`mean_where`, :func:`macro_mean`, or any vectorised function of the columns, such as
+MacroStd from the per-(class, subgroup) counts). From that one declaration the core derives:
+
+* the value, the percentile-bootstrap CI and the standard error, by :func:`score_declared`, with
+  one rule for every task (below);
+* the paired bootstrap difference of two runs (``mmh compare``), by :func:`paired_intervals`, with
+  the columns read back from the per-sample logs by :func:`columns_from_log`;
+* the leaderboard cell, which reads the value and the spec recorded in the results.
+
+**The rule.** The value is the aggregate on the scored samples (the identity resample). Resamples
+are drawn by :func:`mmharness.metrics.bootstrap.bootstrap_samples` (``seed``, ``resamples``: the
+same index draws for every metric of a task, so metrics computed together or apart get the same
+intervals). The CI is the percentile interval of the finite resample values
+(:func:`~mmharness.metrics.bootstrap.percentile_interval`); the standard error is the sample
+standard deviation (``ddof=1``) of the finite resample values, None when fewer than two are
+finite. A metric whose value is not finite (e.g. a mean over an empty subgroup) is not reported;
+:class:`DeclaredScores` lists it under ``undefined``.
+
+**Aggregates** are vectorised over resamples: ``aggregate(res)`` gets a :class:`Resample` (the
+columns under an int index array of shape ``(r, n)``) and returns shape ``(r,)``. Work shared by
+several metrics (e.g. the cell counts behind four MacroStd variants) goes through
+:meth:`Resample.shared`, computed once per batch of resamples.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from ..task import MetricSpec, MetricValue, ScoreContext
+from .bootstrap import bootstrap_samples, percentile_interval
+
+Columns = Mapping[str, np.ndarray]
+
+
+class Resample:
+    """The per-sample columns under one batch of resample indices.
+
+    ``idx`` is an int array ``(r, n)`` of indices into the columns (the identity resample is
+    ``arange(n)[None, :]``). ``res[name]`` is ``columns[name][idx]`` (computed once per name);
+    ``res.full(name)`` is the unresampled column (for quantities fixed by the data, such as the set
+    of groups); :meth:`shared` memoises work common to several aggregates."""
+
+    def __init__(self, columns: Columns, idx: np.ndarray):
+        self.columns = columns
+        self.idx = idx
+        self._taken: dict[str, np.ndarray] = {}
+        self._shared: dict[Any, Any] = {}
+
+    @property
+    def r(self) -> int:
+        """Number of resamples in this batch."""
+        return int(self.idx.shape[0])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        got = self._taken.get(name)
+        if got is None:
+            got = self._taken[name] = np.asarray(self.columns[name])[self.idx]
+        return got
+
+    def full(self, name: str) -> np.ndarray:
+        """The column ``name`` over all samples, not resampled."""
+        return np.asarray(self.columns[name])
+
+    def shared(self, key: Any, compute: Callable[["Resample"], Any]) -> Any:
+        """``compute(self)``, once per ``key`` for this batch of resamples."""
+        if key not in self._shared:
+            self._shared[key] = compute(self)
+        return self._shared[key]
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """How per-sample columns become one number: ``needs`` (the column names, each a per-sample
+    score field of the task's sample log, or ``gold``), ``fn(res) -> (r,)`` vectorised over
+    resamples, and ``describe`` (one line, for task cards and error messages)."""
+
+    needs: tuple[str, ...]
+    fn: Callable[[Resample], np.ndarray]
+    describe: str
+
+    def __call__(self, res: Resample) -> np.ndarray:
+        return self.fn(res)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One declared metric: its spec and its aggregate. ``name`` is the spec's."""
+
+    spec: MetricSpec
+    aggregate: Aggregate
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+#: aggregation constructors by name (see :func:`register_aggregation`)
+AGGREGATIONS: dict[str, Callable[..., Aggregate]] = {}
+
+
+def register_aggregation(name: str):
+    """Decorator registering an aggregate constructor under ``name`` (for task cards and plugins)."""
+
+    def deco(fn: Callable[..., Aggregate]) -> Callable[..., Aggregate]:
+        AGGREGATIONS[name] = fn
+        return fn
+
+    return deco
+
+
+def _float(res: Resample, name: str) -> np.ndarray:
+    return res.shared(("float", name), lambda r: r[name].astype(np.float64, copy=False))
+
+
+@register_aggregation("mean")
+def mean(column: str) -> Aggregate:
+    """The mean of a numeric (or boolean) per-sample column."""
+    return Aggregate((column,), lambda res: _float(res, column).mean(axis=1), f"mean of {column}")
+
+
+@register_aggregation("mean_where")
+def mean_where(column: str, where: str, equals: Any = True) -> Aggregate:
+    """The mean of ``column`` over the samples whose ``where`` column equals ``equals`` (NaN in a
+    resample holding none of them)."""
+
+    def fn(res: Resample) -> np.ndarray:
+        mask = res.shared(("mask", where, equals), lambda r: r[where] == equals)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (_float(res, column) * mask).sum(axis=1) / mask.sum(axis=1)
+
+    return Aggregate((column, where), fn, f"mean of {column} where {where} == {equals!r}")
+
+
+def group_sums(res: Resample, column: str, by: str) -> tuple[np.ndarray, np.ndarray, list]:
+    """Per resample and group of ``by`` (the groups of the full column, sorted): the sum of
+    ``column`` and the number of samples, shapes ``(r, k)``, and the group values."""
+
+    def compute(r: Resample):
+        groups, codes = np.unique(r.full(by), return_inverse=True)
+        k = len(groups)
+        code = codes.reshape(-1)[r.idx]
+        offs = (np.arange(r.r)[:, None] * k + code).reshape(-1)
+        sums = np.bincount(offs, weights=_float(r, column).reshape(-1), minlength=r.r * k).reshape(r.r, k)
+        counts = np.bincount(offs, minlength=r.r * k).reshape(r.r, k).astype(np.float64)
+        return sums, counts, list(groups)
+
+    return res.shared(("group_sums", column, by), compute)
+
+
+@register_aggregation("macro_mean")
+def macro_mean(column: str, by: str) -> Aggregate:
+    """The unweighted mean over the groups of ``by`` of the mean of ``column`` within each group
+    (groups absent from a resample are left out of that resample's mean)."""
+
+    def fn(res: Resample) -> np.ndarray:
+        sums, counts, _ = group_sums(res, column, by)
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no group at all
+            return np.nanmean(np.where(counts > 0, sums / counts, np.nan), axis=1)
+
+    return Aggregate((column, by), fn, f"mean over {by} of the mean of {column}")
+
+
+@register_aggregation("custom")
+def custom(needs: Sequence[str], fn: Callable[[Resample], np.ndarray], describe: str) -> Aggregate:
+    """Any vectorised function of the columns ``needs``."""
+    return Aggregate(tuple(needs), fn, describe)
+
+
+def declare(specs: Sequence[MetricSpec], **aggregates: Aggregate) -> tuple[Declared, ...]:
+    """Pair each aggregate with the spec of the same name, in the order the aggregates are given
+    (the order of the results). A name without a spec is a programming error (ValueError); specs
+    without an aggregate are metrics the task computes another way (not recomputable from
+    per-sample quantities)."""
+    by_name = {s.name: s for s in specs}
+    unknown = sorted(set(aggregates) - set(by_name))
+    if unknown:
+        raise ValueError(f"aggregates for metric(s) without a MetricSpec: {unknown}")
+    return tuple(Declared(by_name[name], agg) for name, agg in aggregates.items())
+
+
+@dataclass
+class DeclaredScores:
+    """What :func:`score_declared` returns: the values (name -> MetricValue, in declaration order)
+    and the names whose value is not finite on these samples (not reported)."""
+
+    values: dict[str, MetricValue] = field(default_factory=dict)
+    undefined: list[str] = field(default_factory=list)
+
+
+def _stack(decls: Sequence[Declared], columns: Columns) -> Callable[[np.ndarray], np.ndarray]:
+    def stat(idx: np.ndarray) -> np.ndarray:
+        res = Resample(columns, idx)
+        return np.stack([np.asarray(d.aggregate(res), dtype=np.float64) for d in decls], axis=-1)
+
+    return stat
+
+
+def _n_rows(columns: Columns, decls: Sequence[Declared]) -> int:
+    sizes = {name: len(columns[name]) for d in decls for name in d.aggregate.needs}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"per-sample columns of different lengths: {sizes}")
+    return next(iter(sizes.values()), 0)
+
+
+def interval_and_stderr(dist: np.ndarray, level: float) -> tuple[tuple[float, float] | None, float | None]:
+    """The one rule: percentile interval and ``ddof=1`` standard deviation of the finite values
+    of a bootstrap distribution ``(R,)`` (None, None when nothing is finite)."""
+    ci = percentile_interval(dist, level)
+    fin = dist[np.isfinite(dist)]
+    return ci, (float(np.std(fin, ddof=1)) if fin.size > 1 else None)
+
+
+def score_declared(decls: Sequence[Declared], columns: Columns, ctx: ScoreContext) -> DeclaredScores:
+    """Value, CI and standard error of every declared metric on ``columns`` (one row per scored
+    sample), by the rule in the module docstring. ``ctx`` gives the seed, the number of resamples
+    (0: no CI, no standard error) and the CI level."""
+    out = DeclaredScores()
+    if not decls:
+        return out
+    n = _n_rows(columns, decls)
+    if n < 1:
+        out.undefined = [d.name for d in decls]
+        return out
+    stat = _stack(decls, columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        point = stat(np.arange(n, dtype=np.int64)[None, :])[0]
+        dist = (bootstrap_samples(stat, n, resamples=ctx.bootstrap_resamples, seed=ctx.seed)
+                if ctx.bootstrap_resamples > 0 else None)
+    for j, d in enumerate(decls):
+        v = float(point[j])
+        if not math.isfinite(v):
+            out.undefined.append(d.name)
+            continue
+        ci, se = interval_and_stderr(dist[:, j], ctx.ci_level) if dist is not None else (None, None)
+        out.values[d.name] = MetricValue(v, ci=ci, ci_level=ctx.ci_level if ci is not None else None, stderr=se)
+    return out
+
+
+def columns_from_log(decls: Sequence[Declared], rows: Sequence[dict]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The columns the declarations need, read from per-sample log rows (``scores[name]``, else the
+    row's own field, e.g. ``gold``; booleans as 0/1, None as NaN), and for each column that some
+    row lacks, why it is unavailable."""
+    cols: dict[str, np.ndarray] = {}
+    why: dict[str, str] = {}
+    for name in dict.fromkeys(n for d in decls for n in d.aggregate.needs):
+        vals = []
+        for r in rows:
+            s = r.get("scores") if isinstance(r.get("scores"), dict) else {}
+            if name in s:
+                v = s[name]
+            elif name in r:
+                v = r[name]
+            else:
+                why[name] = f"the per-sample log has no field {name!r} (sample {r.get('id')})"
+                break
+            vals.append(np.nan if v is None else (float(v) if isinstance(v, bool) else v))
+        else:
+            arr = np.asarray(vals)
+            if arr.dtype == object:  # mixed types: compare as strings
+                arr = np.asarray([str(v) for v in vals])
+            cols[name] = arr
+    return cols, why
+
+
+def verified(decls: Sequence[Declared], columns: Columns, recorded: Mapping[str, Any], missing: Mapping[str, str],
+             tol: float = 1e-9) -> tuple[list[Declared], dict[str, str]]:
+    """The declarations that reproduce the ``recorded`` values (name -> ``{"value": ...}``) on
+    ``columns``, and for the others why not (a missing column, or the value they give)."""
+    ok: list[Declared] = []
+    why: dict[str, str] = {}
+    n = next((len(v) for v in columns.values()), 0)
+    ident = np.arange(n, dtype=np.int64)[None, :]
+    for d in decls:
+        if d.name not in recorded:
+            continue
+        lacking = [missing[c] for c in d.aggregate.needs if c in missing]
+        if lacking:
+            why[d.name] = lacking[0]
+            continue
+        rec = (recorded[d.name] or {}).get("value")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            got = float(np.asarray(d.aggregate(Resample(columns, ident)), dtype=np.float64).reshape(-1)[0]) \
+                if n else math.nan
+        if rec is None or not math.isfinite(got) or abs(got - rec) > tol + 1e-7 * abs(rec):
+            why[d.name] = f"the per-sample scores give {got:.6g}, not the recorded {rec}"
+            continue
+        ok.append(d)
+    return ok, why
+
+
+def paired_intervals(decls: Sequence[Declared], cols_a: Columns, rows_a: np.ndarray, cols_b: Columns,
+                     rows_b: np.ndarray, *, resamples: int, seed: int, level: float
+                     ) -> dict[str, tuple[float, float] | None]:
+    """Percentile interval of the paired bootstrap difference B - A of each declared metric.
+
+    ``rows_a[i]`` and ``rows_b[i]`` are the rows of the i-th common item in each run's columns; a
+    resample of items applies to both runs. None where no resampled difference is finite."""
+    if not decls:
+        return {}
+    sa, sb = _stack(decls, cols_a), _stack(decls, cols_b)
+
+    def stat(idx: np.ndarray) -> np.ndarray:
+        return sb(rows_b[idx]) - sa(rows_a[idx])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        dist = bootstrap_samples(stat, len(rows_a), resamples=resamples, seed=seed)
+    out: dict[str, tuple[float, float] | None] = {}
+    for j, d in enumerate(decls):
+        out[d.name] = percentile_interval(dist[:, j], level)
+    return out
