@@ -125,10 +125,15 @@ def test_semi_canvas_places_the_table_as_the_official_generate_image_does():
     assert np.array_equal(np.asarray(ref.load()), np.asarray(img)) and "item 1" in ref.describe()
 
 
-def test_fonts_and_bad_tables_fail_clearly():
+def test_fonts_and_bad_tables_fail_clearly(tmp_path):
     assert resolve_table_fonts("builtin") == ("builtin", "builtin")
     with pytest.raises(RenderError, match="not found"):
         resolve_table_fonts("/nonexistent/font.ttf")
+    not_a_font = tmp_path / "notes.ttf"
+    not_a_font.write_text("not a font")
+    assert resolve_table_fonts(str(not_a_font)) == (str(not_a_font), str(not_a_font))  # one file for both
+    with pytest.raises(RenderError, match=r"cannot load font .*notes\.ttf"):
+        render_table_image(TABLE, font=str(not_a_font))
     from mmharness.requests import MediaDecodeError
 
     with pytest.raises(MediaDecodeError, match="item 9 .*'columns'"):

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .text_image import FREESANS_PATHS, RenderError, render_text_image
+from .text_image import FREESANS_PATHS, RenderError, load_font, render_text_image, resolve_font
 
 FONT_SIZE = 12
 TD_PAD = (2, 6)  # (vertical, horizontal) px
@@ -54,12 +54,9 @@ def resolve_table_fonts(font: str | None = None) -> tuple[str, str]:
     """(regular, bold) font files: FreeSans and FreeSans Bold from a folder of
     :data:`FREESANS_PATHS`, or ``("builtin", "builtin")``; ``font`` may also name a font file
     (used for bold too)."""
-    if font == "builtin":
-        return "builtin", "builtin"
     if font not in (None, "", "freesans"):
-        if not Path(font).is_file():
-            raise RenderError(f"font file {font!r} not found")
-        return str(font), str(font)
+        one = resolve_font(font)  # "builtin" or a font file that exists
+        return one, one
     for p in FREESANS_PATHS:
         d = Path(p).parent
         reg, bold = d / FONT_NAMES[0], d / FONT_NAMES[1]
@@ -96,17 +93,6 @@ def table_cells(table: dict) -> list[list[str]]:
     return out
 
 
-def _font(path: str):
-    from PIL import ImageFont
-
-    if path == "builtin":
-        return ImageFont.load_default(size=FONT_SIZE)
-    try:
-        return ImageFont.truetype(path, FONT_SIZE)
-    except OSError as e:
-        raise RenderError(f"cannot load font {path!r}: {e}") from e
-
-
 @dataclass(frozen=True)
 class TableLayout:
     """Geometry of a rendered table (pixels): column widths and row heights include padding,
@@ -128,7 +114,7 @@ def render_table_image(table: dict, *, font: str | None = None):
 
     cells = table_cells(table)
     regular_path, bold_path = resolve_table_fonts(font)
-    regular, bold = _font(regular_path), _font(bold_path)
+    regular, bold = load_font(regular_path, FONT_SIZE), load_font(bold_path, FONT_SIZE)
     fake_bold = bold_path == "builtin"
     ascent, descent = regular.getmetrics()
     line_h = ascent + descent
