@@ -6,7 +6,8 @@ uses, every option (:func:`~mmharness.task.task_options`: the ``__init__`` signa
 and default, ``option_meanings`` the one-line meaning; ``--task-args`` is checked against the same
 list), the metrics of its ``MetricSpec``\\ s (direction, range, chance level, official or not), the
 primary and leaderboard metrics, the family, and the data (:class:`~mmharness.task.DataInfo`: where
-under ``--data-root``, the official source, a conversion command, ``--sample``).
+under ``--data-root``, the official source, a conversion command, ``--sample``; and, from
+:mod:`mmharness.data_sources`, the ``mmh data download`` line and the sources it fetches).
 
 :func:`task_card` builds the JSON-able card; :func:`format_card` writes it as text lines, wrapped to
 the width of :func:`mmharness.tables.resolve_width` (wrapped at spaces, never cut);
@@ -54,8 +55,20 @@ def task_card(name: str) -> dict:
         "leaderboard_metric": ranking,
         "leaderboard_metric_source": ("leaderboard_metric" if getattr(cls, "leaderboard_metric", "")
                                       else "primary_metric"),
-        "data": data.as_dict() if data is not None else None,
+        "data": _data_fields(name, data),
     }
+
+
+def _data_fields(name: str, data) -> dict | None:
+    """The card's ``data`` object: the :class:`~mmharness.task.DataInfo` fields plus ``download``
+    (the ``mmh data download`` line, ``None`` when nothing is declared) and ``sources`` (the names
+    of the sources it fetches or says how to get: ``mmh data list NAME``)."""
+    from .data_sources import download_command, sources_for_task
+
+    if data is None:
+        return None
+    return {**data.as_dict(), "download": download_command(name) or None,
+            "sources": [s.name for s in sources_for_task(name)]}
 
 
 def resolve_card_names(names: Sequence[str]) -> tuple[list[str], dict[str, tuple[str, ...]]]:
@@ -184,6 +197,8 @@ def format_card(card: dict, width: int | None = None) -> str:
         lines.append("data (under --data-root):")
         lines.append(wrap(d["layout"], w, "  ", "  "))
         lines.append(kv("source", d["source"]))
+        if d.get("download"):
+            lines.append(kv("download", d["download"]))
         if d["convert"]:
             lines.append(kv("convert", d["convert"]))
         sample = ("yes" if d["sample"] else "no") + (f": {d['sample_note']}" if d["sample_note"] else "")
