@@ -1,6 +1,7 @@
 # mmharness developer entry points. Each target creates .venv when it is missing.
 #   make demo   run the main job on the bundled sample data and print a leaderboard
 #   make test   run the whole test suite
+#   make test-fast  the test suite without the tests marked slow (pytest -m "not slow")
 #   make bench  run the speed benchmarks (never part of `make test`)
 PYTHON      ?= python3
 VENV        ?= .venv
@@ -13,7 +14,7 @@ DEMO_OUT    ?= demo-results
 DEMO_TASKS  ?= cifar_b,snare,refava,mintrec2
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-fast bench clean
 
 install: $(STAMP)
 
@@ -39,6 +40,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	-./tools/ensure_system_packages.sh
 	$(OFFLINE) $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	-./tools/ensure_system_packages.sh
+	$(OFFLINE) $(PY) -m pytest $(PYTEST_ARGS) -m "not slow"
 
 BENCH_STAMP := $(VENV)/.mmh-bench-installed
 

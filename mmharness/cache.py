@@ -9,7 +9,9 @@ project's machine: 3.5 µs per sample at batch 128, and one per completion wave 
 :func:`mmharness.requests.encode` bytes (JSON header + raw arrays, never pickle).
 
 Several processes (data-parallel ranks) may write the same database: SQLite serialises writers and
-WAL lets readers proceed. A second table holds shared artifacts such as zero-shot classifiers.
+WAL lets readers proceed. A second table holds shared artifacts such as zero-shot classifiers, a
+third the outcomes of model-written programs run before scoring (:mod:`mmharness.execution`), one
+row per (task fingerprint, sample id, program identity), each written as its program finishes.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ CREATE TABLE IF NOT EXISTS artifacts (
     key TEXT PRIMARY KEY,
     payload BLOB NOT NULL,
     created REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS executions (
+    task TEXT NOT NULL,
+    sample TEXT NOT NULL,
+    program TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (task, sample, program)
 ) WITHOUT ROWID;
 """
 
@@ -177,6 +187,27 @@ class ResponseCache:
     def put_artifact(self, key: str, payload: bytes) -> None:
         self._write("INSERT OR REPLACE INTO artifacts VALUES (?,?,?)", [(key, payload, time.time())])
 
+    # ------------------------------------------------------------------ executions
+    def get_executions(self, task: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+        """Stored outcomes of programs run before scoring (:mod:`mmharness.execution`): for each
+        (sample id, program identity) of ``keys`` that has one, its payload."""
+        wanted = set(keys)
+        samples = sorted({sid for sid, _ in wanted})
+        out: dict[tuple[str, str], bytes] = {}
+        for i in range(0, len(samples), 900):  # SQLite's parameter limit
+            chunk = samples[i : i + 900]
+            for sid, prog, payload in self._conn.execute(
+                    f"SELECT sample, program, payload FROM executions WHERE task=? "
+                    f"AND sample IN ({','.join('?' * len(chunk))})", (task, *chunk)):
+                if (sid, prog) in wanted:
+                    out[(sid, prog)] = bytes(payload)
+        return out
+
+    def put_execution(self, task: str, sample: str, program: str, payload: bytes) -> None:
+        """Store one program's outcome in one durable transaction (as soon as it finished)."""
+        self._write("INSERT OR REPLACE INTO executions VALUES (?,?,?,?,?)",
+                    [(task, sample, program, payload, time.time())])
+
     # ------------------------------------------------------------------ internals
     def _write(self, sql: str, rows: list[tuple]) -> None:
         for attempt in range(20):
@@ -204,6 +235,7 @@ class MemoryCache:
     def __init__(self):
         self._rows: dict[tuple[str, str, str], tuple[Response, str | None]] = {}
         self._artifacts: dict[str, bytes] = {}
+        self._executions: dict[tuple[str, str, str], bytes] = {}
 
     def close(self) -> None:
         pass
@@ -229,6 +261,12 @@ class MemoryCache:
 
     def put_artifact(self, key, payload):
         self._artifacts[key] = payload
+
+    def get_executions(self, task, keys):
+        return {k: self._executions[(task, *k)] for k in keys if (task, *k) in self._executions}
+
+    def put_execution(self, task, sample, program, payload):
+        self._executions[(task, sample, program)] = payload
 
 
 def check_writable(directory: Path) -> None:

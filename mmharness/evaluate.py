@@ -22,6 +22,7 @@ from . import SCHEMA_VERSION, __version__
 from .adapter import Adapter, AdapterError, build_adapter, parse_model_args
 from .cache import MemoryCache, ResponseCache, check_writable, default_cache_dir
 from .devices import autocast_factory, default_text_batch_size, resolve_device
+from .execution import Executions, run_executions
 from .executors import resolve
 from .registry import ADAPTERS, TASKS, did_you_mean, expand_task_names, include
 from .results_export import default_model_name
@@ -226,13 +227,19 @@ def evaluate(
             if not dctx.is_main:
                 continue  # rank 0 scores and writes
             keep = run.kept_indices()
+            executed = None
+            if t.executes:  # run the task's programs (cached per sample) before it scores
+                executed = run_executions(t, [samples[i] for i in keep], run.select(keep), cache, task_key,
+                                          progress=opts.progress)
             scored = score_task(t, samples, keep, run.select(keep), seed=seed, bootstrap=bootstrap,
-                                ci_level=ci_level)
+                                ci_level=ci_level, executions=executed)
             total_computed += run.n_computed
             total_model += run.model_seconds
             doc = _task_doc(t, d, executors[t.name].path, samples, run, keep, scored)
             if run.requests is not None:
                 doc["requests"] = {**run.requests, "truncated": _count_truncated(run.select(keep))}
+            if executed is not None:
+                doc["executions"] = executed.counts()
             if scored.artifacts and out_dir is not None:
                 doc["artifacts"] = {}
                 for name, content in scored.artifacts.items():
@@ -336,14 +343,24 @@ def _gather_run(dctx: "distributed.DistContext", run: TaskRun, n: int) -> TaskRu
 
 
 def score_task(t: Task, samples: Sequence[Sample], keep: Sequence[int], responses: Sequence[Any], *,
-               seed: int, bootstrap: int, ci_level: float) -> TaskResult:
+               seed: int, bootstrap: int, ci_level: float, executions: Executions | None = None) -> TaskResult:
     """Score one task of a run: ``responses`` are those of ``samples[i] for i in keep`` (in that
-    order); the other samples (skipped) are passed to the task as ``missing_ids``. The one scoring
-    step of :func:`evaluate`, shared with ``mmh results verify`` (:mod:`mmharness.verify`)."""
+    order); the other samples (skipped) are passed to the task as ``missing_ids`` and
+    ``missing_samples``. The one scoring step of :func:`evaluate`, shared with ``mmh results
+    verify`` (:mod:`mmharness.verify`).
+
+    ``executions``: the outcomes of the execution step of a task that ``executes``
+    (:func:`mmharness.execution.run_executions`, which :func:`evaluate` runs with the cache); None
+    runs that step here without a cache (``mmh results verify`` runs the programs again)."""
     kept = set(keep)
-    missing = tuple(s.id for i, s in enumerate(samples) if i not in kept)
-    return t.score([samples[i] for i in keep], responses,
-                   ScoreContext(seed=seed, bootstrap_resamples=bootstrap, ci_level=ci_level, missing_ids=missing))
+    missing = tuple(s for i, s in enumerate(samples) if i not in kept)
+    kept_samples = [samples[i] for i in keep]
+    if t.executes and executions is None:
+        executions = run_executions(t, kept_samples, responses)
+    return t.score(kept_samples, responses,
+                   ScoreContext(seed=seed, bootstrap_resamples=bootstrap, ci_level=ci_level,
+                                missing_ids=tuple(s.id for s in missing), missing_samples=missing,
+                                executions=executions.records if executions is not None else {}))
 
 
 def _jsonable(v: Any) -> Any:

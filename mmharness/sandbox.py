@@ -234,6 +234,15 @@ class ExecResult:
     def passed(self) -> bool:
         return self.status == "passed"
 
+    def as_dict(self) -> dict:
+        """The outcome as JSON-able fields (how the execution cache stores it)."""
+        return {"status": self.status, "detail": self.detail, "seconds": self.seconds, "result": self.result}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExecResult":
+        """The inverse of :meth:`as_dict` (``from_dict(r.as_dict()) == r``)."""
+        return cls(str(d["status"]), str(d["detail"]), float(d["seconds"]), d.get("result"))
+
 
 def parse_code_execution(value: Any) -> str | None:
     """The typed value of a task's ``allow_code_execution`` option: ``"sandboxed"`` (``true``),
@@ -922,3 +931,44 @@ def run_many(programs: Sequence[str], limits: SandboxLimits = SandboxLimits(),
     with ThreadPoolExecutor(max_workers=min(workers, len(programs))) as pool:
         return list(pool.map(lambda p: run_python(p, limits, setup=setup, result_var=result_var,
                                                   sandboxed=sandboxed), programs))
+
+
+@dataclass(frozen=True)
+class Program:
+    """One model-written program to run, with everything that decides its outcome: the ``code``, the
+    ``setup`` run before it and the ``result_var`` read after it (see :func:`run_python`), the
+    ``limits``, and whether it runs in the bubblewrap sandbox (``sandboxed``) or without one.
+
+    :meth:`identity` hashes all of these and this module's runner, so an outcome cached under it
+    (:mod:`mmharness.execution`) is reused only for the same program run the same way; :meth:`run`
+    runs it once."""
+
+    code: str
+    limits: SandboxLimits = SandboxLimits()
+    setup: str = ""
+    result_var: str | None = None
+    sandboxed: bool = True
+
+    def identity(self) -> str:
+        """sha256 (hex) of the code, setup, result variable, limits, mode and the runner's source."""
+        import hashlib
+
+        spec = {"code": self.code, "setup": self.setup, "result_var": self.result_var,
+                "limits": self.limits.as_dict(), "sandboxed": bool(self.sandboxed), "runner": _RUNNER_DIGEST,
+                "max_result": MAX_RESULT_CHARS}
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+    def run(self) -> ExecResult:
+        """Run the program once (:func:`run_python`); never raises for anything the program does."""
+        return run_python(self.code, self.limits, setup=self.setup, result_var=self.result_var,
+                          sandboxed=self.sandboxed)
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+#: identity of the runner that runs each program and writes its verdict (part of :meth:`Program.identity`)
+_RUNNER_DIGEST = _digest(_RUNNER)

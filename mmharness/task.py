@@ -2,8 +2,10 @@
 
 A task loads light sample records from the official release format (``load``), turns each sample
 into a capability request (``request``, run inside DataLoader workers), and scores the responses
-(``score``, a pure function of samples and responses that calls ``metrics/``). Tasks never know
-which model they score.
+(``score``, a pure function of samples, responses and the score context that calls ``metrics/``).
+A task that scores by running model output declares the programs to run (``executes``,
+``programs``); the run executes them in a cached step before ``score`` (:mod:`mmharness.execution`).
+Tasks never know which model they score.
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ class MetricValue:
 
 @dataclass(frozen=True)
 class ScoreContext:
-    """Options that scoring needs: seed and bootstrap settings."""
+    """What scoring needs besides the samples and responses: seed and bootstrap settings, the
+    samples that got no response, and the outcomes of the execution step."""
 
     seed: int = 0
     bootstrap_resamples: int = 1000
@@ -106,6 +109,12 @@ class ScoreContext:
     #: ids of the samples that were asked but got no response (skipped with --on-error skip);
     #: they are not among the scored samples, but a task may count them (e.g. as failures)
     missing_ids: tuple[str, ...] = ()
+    #: those samples themselves (aligned with ``missing_ids``), so that a task can score them from
+    #: their own fields, without state kept from ``load``
+    missing_samples: tuple["Sample", ...] = ()
+    #: outcomes of the execution step (:mod:`mmharness.execution`) of a task that ``executes``:
+    #: sample id -> program name -> :class:`mmharness.sandbox.ExecResult`
+    executions: Any = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -285,6 +294,13 @@ class Task:
     leaderboard_metric: ClassVar[str] = ""
     #: benchmark family shown as one average on the leaderboard; "" = derived (see :func:`task_family`)
     family: ClassVar[str] = ""
+    #: True for tasks that score by running model output (generated code): the run calls
+    #: :meth:`programs` for each answered sample and runs them (:mod:`mmharness.execution`, cached per
+    #: sample) before :meth:`score`, which gets the outcomes in ``ScoreContext.executions``. A task
+    #: may set it per instance (e.g. only when code execution was allowed).
+    executes: ClassVar[bool] = False
+    #: programs the execution step runs at once (each in its own sandbox process)
+    execution_workers: ClassVar[int] = 1
     #: True for tasks with large responses (dense label maps): ``score`` then receives a lazy
     #: sequence that reads each response from the cache when accessed (iterate it once, in order),
     #: so memory stays flat in the number of samples.
@@ -374,9 +390,22 @@ class Task:
         """Build the capability request for one sample (runs in DataLoader workers)."""
         raise NotImplementedError
 
+    def programs(self, sample: Sample, response: Response) -> dict:
+        """The programs to run for one answered sample before scoring (tasks that set ``executes``):
+        name -> :class:`mmharness.sandbox.Program`, built from the sample and the response alone
+        (no I/O); empty when there is nothing to run. Default: none."""
+        return {}
+
     def score(self, samples: Sequence[Sample], responses: Sequence[Response],
               ctx: ScoreContext) -> TaskResult:
-        """Score responses (aligned with samples). Pure: no model code, no I/O."""
+        """Score responses (aligned with samples; None = no response).
+
+        A function of its arguments only: it reads the samples (their ids, gold answers and
+        ``meta``), the responses and ``ctx`` (bootstrap settings, ``missing_samples``, and for a
+        task that ``executes`` the outcomes of its programs in ``ctx.executions``), never state
+        that :meth:`load` kept, so a fresh instance built with the same options scores the same.
+        It runs no model and no subprocess and does no I/O: running model-written code is the
+        execution step before it (:mod:`mmharness.execution`)."""
         raise NotImplementedError
 
 

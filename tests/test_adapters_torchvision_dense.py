@@ -56,6 +56,7 @@ def test_torchvision_name_dispatches_by_builder_family():
     assert {c.value for c in TorchvisionSegmenter.capabilities()} == {"segment"}
 
 
+@pytest.mark.slow
 def test_detector_maps_coco_ids_to_the_label_set_by_name(detector, images):
     with torch.inference_mode():
         out = detector.detect(_detect_batch(images))
@@ -87,6 +88,7 @@ def test_detector_arguments_are_checked(tmp_path):
         TorchvisionDetector(model=FAST, num_classes=6, categories=str(cats))
 
 
+@pytest.mark.slow
 def test_custom_head_with_categories_file_and_index_map(tmp_path, images):
     cats = tmp_path / "cats.txt"
     cats.write_text("__background__\nToothbrush\nperson\n")
@@ -100,6 +102,7 @@ def test_custom_head_with_categories_file_and_index_map(tmp_path, images):
     assert set(out[0].labels.tolist()) <= {0, 1}
 
 
+@pytest.mark.slow
 def test_detector_weights_file_round_trip(tmp_path, detector, images):
     path = tmp_path / "det.pt"
     torch.save(detector.model.state_dict(), path)
@@ -112,6 +115,7 @@ def test_detector_weights_file_round_trip(tmp_path, detector, images):
         TorchvisionDetector(model=FAST, weights=str(path), num_classes=5, label_map="index")
 
 
+@pytest.mark.slow
 def test_mask_rcnn_masks_become_rle_at_image_size(images):
     det = TorchvisionDetector(model="maskrcnn_resnet50_fpn", score_thresh=0.0, detections_per_img=5, min_size=64,
                               max_size=96)
@@ -123,6 +127,7 @@ def test_mask_rcnn_masks_become_rle_at_image_size(images):
         assert resp.masks[0]["size"] == list(im.shape[1:]) and isinstance(resp.masks[0]["counts"], str)
 
 
+@pytest.mark.slow
 def test_conformance_checks_pass():
     seg = TorchvisionSegmenter(model="lraspp_mobilenet_v3_large", num_classes=5)
     assert all(r.ok for r in check_adapter(seg)), [r.detail for r in check_adapter(seg)]
@@ -136,6 +141,7 @@ def _seg_batch(inputs, n_classes):
     return Batch([f"s{i}" for i in range(k)], inputs, [SegmentRequest({}, n_classes) for _ in range(k)], [None] * k)
 
 
+@pytest.mark.slow
 def test_segmenter_modalities_resize_and_errors():
     seg = TorchvisionSegmenter(model="lraspp_mobilenet_v3_large", num_classes=15, modality="infrared", resize=32)
     rgb = torch.zeros(2, 3, 48, 64)

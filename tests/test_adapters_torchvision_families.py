@@ -24,6 +24,7 @@ def _coco80() -> LabelSet:
     ("ssdlite320_mobilenet_v3_large", {}),
     ("ssd300_vgg16", {}),
 ])
+@pytest.mark.slow
 def test_detector_families(arch, kw):
     det = TorchvisionDetector(model=arch, score_thresh=0.0, detections_per_img=10, **kw)
     img = torch.rand(3, 50, 70, generator=torch.Generator().manual_seed(0))

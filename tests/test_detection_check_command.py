@@ -3,10 +3,13 @@ input resolution on the 8 sample images, the slowest detection test)."""
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from mmharness.cli import main
 from mmharness.results import load_results
+
+pytestmark = pytest.mark.slow  # see `make test-fast`
 
 
 def test_torchvision_check_command_of_the_issue(tmp_path):

@@ -20,6 +20,8 @@ from mmharness.leaderboard import BuildOptions, build_leaderboard
 from mmharness.leaderboard.render_html import render_html
 from mmharness.results import load_results
 
+pytestmark = pytest.mark.slow  # see `make test-fast`
+
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT_DIR = ROOT / "test-output"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -167,6 +167,7 @@ def test_task_declarations():
 # --------------------------------------------------------------------------- the demo leaderboard
 
 
+@pytest.mark.slow
 def test_demo_runs_record_the_evidence(demo):
     _, paths = demo
     const = load_results(paths["constant"])["tasks"]
@@ -193,6 +194,7 @@ def test_demo_runs_record_the_evidence(demo):
     assert all(orc[n]["tables"]["degeneracy"]["degenerate"] is None for n in orc)
 
 
+@pytest.mark.slow
 def test_demo_leaderboard_ranks_constant_below_random_and_tiny_clip_not_on_its_ties(board):
     validate_leaderboard(board)
     assert board["problems"] == []
@@ -231,6 +233,7 @@ def test_demo_leaderboard_ranks_constant_below_random_and_tiny_clip_not_on_its_t
     assert board["tasks"]["snare_semantic_structure_flickr30k"]["n_degenerate"] == 2
 
 
+@pytest.mark.slow
 def test_demo_family_averages(board):
     fams = board["families"]
     assert fams["CIFAR-B"]["tasks"] == ["cifar100_b", "cifar10_b"] and fams["SNARE"]["averaged"] == sorted(SNARE)
@@ -252,6 +255,7 @@ def test_demo_family_averages(board):
     assert _row(board, "oracle")["family_averages"]["SNARE"] == {"score": 1.0, "n": 6, "total": 6}
 
 
+@pytest.mark.slow
 def test_demo_renderings_show_the_official_metric_and_the_flags(board, tmp_path):
     # every task's column (--tasks all), its prose wrapped to the width: compared with spaces collapsed
     text, md = " ".join(render_text(board, tasks="all").split()), render_markdown(board)
@@ -281,6 +285,7 @@ def test_demo_renderings_show_the_official_metric_and_the_flags(board, tmp_path)
     assert json.loads(re.search(r'id="lb-data">(.*?)</script>', page, re.DOTALL).group(1)) == board
 
 
+@pytest.mark.slow
 def test_demo_page_draws_flags_official_values_and_family_averages(board, tmp_path):
     """In headless Chromium: the degenerate cells carry their badge and reason, the official values and
     the family-average columns are drawn, the degenerate list names every flagged cell."""
@@ -327,6 +332,7 @@ def test_identical_answers_on_mmra_are_flagged(tmp_path):
     assert "⚠identical_answers" in render_text(doc)
 
 
+@pytest.mark.slow
 def test_synthetic_families_from_the_registry(demo, tmp_path):
     """Families from the registry: the ones the task classes declare (MMRA, PixelWorld), else the task itself."""
     template = load_results(demo[1]["oracle"])
@@ -355,6 +361,7 @@ def test_synthetic_families_from_the_registry(demo, tmp_path):
     assert "PixelWorld avg" not in render_text(doc)
 
 
+@pytest.mark.slow
 def test_results_from_earlier_builds_still_build(demo, tmp_path):
     """Files without the tie-split metric and the degeneracy record: the SNARE column ranks on the
     official accuracy with a warning; mixed with new files, the old cell lacks the column's metric."""
@@ -391,6 +398,7 @@ def test_results_from_earlier_builds_still_build(demo, tmp_path):
     assert "re-running the model adds it" in msg
 
 
+@pytest.mark.slow
 def test_metric_override_and_schema_version(board, demo, tmp_path):
     doc = build_leaderboard([demo[0]], BuildOptions(include_samples=True,
                                                     metrics={"snare_negation_logic": "accuracy"}))
@@ -431,6 +439,7 @@ def test_snare_yesno_ranks_on_balanced_accuracy(tmp_path):
         [("oracle", 1.0), ("snare_test_answer", None)]
 
 
+@pytest.mark.slow
 def test_an_unregistered_task_ranks_on_the_leaderboard_metric_its_results_record(demo, tmp_path):
     """A plugin task absent where the board is built: the ranking metric recorded in the results
     (cifar10_b's accuracy, under another task name) is used, not its primary metric."""

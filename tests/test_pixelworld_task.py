@@ -116,6 +116,7 @@ def _gold_file(tmp_path, task_names, **kw) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_gold_scripted_answers_score_100_on_every_metric(tmp_path):
     names = expand_task_names("pixelworld")
     assert len(names) == 10

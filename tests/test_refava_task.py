@@ -28,6 +28,7 @@ def run(model, **kw):
     return evaluate(model, "refava", **kw).doc["tasks"]["refava"]
 
 
+@pytest.mark.slow
 def test_oracle_reaches_one_on_every_official_metric():
     t = run("oracle", sample=True)
     official = [m for m, meta in t["metric_metadata"].items() if meta["official"]]
@@ -86,6 +87,7 @@ def _expected(split: str, clips: int = 11):
     return Y, S, iou, gate
 
 
+@pytest.mark.slow
 def test_clip_averaged_scores_match_a_direct_computation():
     ad = ScriptedRefAva()
     t = run(ad, sample=True, batch_size=7)

@@ -125,6 +125,7 @@ def _cli(*args, **kw):
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
+@pytest.mark.slow
 def test_sigkill_midway_then_rerun_computes_only_missing(tmp_path):
     """Kill a run with SIGKILL mid-way; the rerun computes only what was missing and its metrics
     equal those of an uninterrupted run."""
@@ -162,6 +163,7 @@ def test_sigkill_midway_then_rerun_computes_only_missing(tmp_path):
     assert json.loads(out3)["tasks"]["toy_shapes"]["metrics"] == t["metrics"]
 
 
+@pytest.mark.slow
 def test_torchrun_two_gloo_processes_match_single_process_and_resume(tmp_path):
     """2 gloo ranks on CPU: a resume of a 1-process partial run, metrics equal to 1 process."""
     torchrun = Path(sys.executable).parent / "torchrun"

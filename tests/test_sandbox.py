@@ -82,6 +82,7 @@ def test_a_failing_setup_is_a_harness_error_not_a_program_failure():
     assert r.status == "error" and "sandbox setup failed: RuntimeError: boom" in r.detail
 
 
+@pytest.mark.slow
 def test_setup_cpu_time_is_not_charged_to_the_program():
     # FAST allows the program 2 CPU seconds; the setup alone burns 2.5
     setup = "import time\nt = time.process_time()\nwhile time.process_time() - t < 2.5:\n    pass"

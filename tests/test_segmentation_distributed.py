@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # see `make test-fast`
+
 
 def test_two_gloo_ranks_stream_from_the_shared_cache(tmp_path):
     torchrun = Path(sys.executable).parent / "torchrun"

@@ -30,6 +30,8 @@ from mmharness.results import load_results
 from served import FaultProxy, TransformersServer, free_port
 from tiny_vlm import build_tiny_models
 
+pytestmark = pytest.mark.slow  # see `make test-fast`
+
 MMRA = "mmra"
 PIXELWORLD = "pixelworld_gsm8k,pixelworld_slidesvqa,pixelworld_tablebench"
 #: the paper's API settings (profile=api, chosen automatically for served models) send 4096 new

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from click.testing import CliRunner
 
@@ -25,6 +26,7 @@ def _only_results(out: Path) -> dict:
     return load_results(files[0])  # validates against the shipped schema
 
 
+@pytest.mark.slow
 def test_cli_open_clip_runs_the_snare_group_on_the_sample(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)  # the model config path of the command is relative to the repo
     res = CliRunner().invoke(main, ["run", "--model", "open_clip", "--model-args",
@@ -43,6 +45,7 @@ def test_cli_open_clip_runs_the_snare_group_on_the_sample(tmp_path, monkeypatch)
     assert doc["tasks"]["snare_semantic_structure_coco"]["n_scored"] == 20
 
 
+@pytest.mark.slow
 def test_derived_scores_equal_direct_open_clip_cosines(tmp_path):
     res = evaluate("open_clip", "snare_spatial_relationship", model_args=f"model={ROOT / TINY_CLIP},pretrained=none",
                    sample=True, use_cache=False, progress=False, bootstrap=0, output=tmp_path, log_samples=True,

@@ -87,6 +87,7 @@ def test_errors_keep_the_answers_that_completed(tmp_path):
     assert res.doc["tasks"]["mmra"]["cache"] == {"hits": 9, "computed": 13}
 
 
+@pytest.mark.slow
 def test_sigkill_loses_only_the_requests_in_flight_and_the_rerun_resumes(tmp_path):
     """Samples 0000-0009 answer at once; 0010-0013 (the four in flight) never return. SIGKILL then:
     exactly the ten completed answers are in the cache, and the rerun computes only the rest."""

@@ -66,6 +66,7 @@ def verdicts():
     return {k: V.verdict(r.status, r.detail, r.result) for k, r in zip(keys, results)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_hand_written_answers_get_the_official_verdicts(verdicts, name):
     _, pw, tb = CASES[name]
@@ -74,6 +75,7 @@ def test_hand_written_answers_get_the_official_verdicts(verdicts, name):
         assert (int(v["ecr@1"]), int(v["pass@1"])) == expected, (name, scorer, v)
 
 
+@pytest.mark.slow
 def test_failures_say_why_and_the_chart_data_is_logged(verdicts):
     assert verdicts[("correct", "pixelworld")]["y_pred"] == [1200.0, 5400.0, 800.0]
     assert verdicts[("wrong data", "tablebench")]["y_pred"] == [3.5, 7.1, 2.2]
@@ -85,6 +87,7 @@ def test_failures_say_why_and_the_chart_data_is_logged(verdicts):
     assert verdicts[("prints something", "tablebench")]["printed"].endswith("True")  # but not only "True"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chart_type", CHART_TYPES)
 def test_gold_chart_code_passes_the_tablebench_evaluator_for_every_chart_type(verdicts, chart_type):
     v = verdicts[(f"gold {chart_type}", "tablebench")]

@@ -118,11 +118,13 @@ def demo(tmp_path_factory):
         os.chdir(here)
 
 
+@pytest.mark.slow
 def test_demo_output_fits_100_columns(demo):
     for key, text in demo["out"].items():
         assert text.strip() and _widest(text) <= WIDTH, (key, [ln for ln in text.splitlines() if len(ln) > WIDTH])
 
 
+@pytest.mark.slow
 def test_run_summary_shows_every_metric_of_every_task(demo):
     by_adapter = {d["model"]["adapter"]: d for d in demo["docs"].values()}
     for key, adapter in (("oracle", "oracle"), ("random", "random"), ("constant", "constant"),
@@ -152,6 +154,7 @@ def test_run_summary_shows_every_metric_of_every_task(demo):
         assert all(name in files for name in logs)  # per-sample logs, one file name a line
 
 
+@pytest.mark.slow
 def test_default_leaderboard_shows_overall_and_family_averages(demo):
     board, text = demo["board"], demo["out"]["show"]
     assert [f for f, fam in board["families"].items() if len(fam["averaged"]) > 1] == ["CIFAR-B", "SNARE"]
@@ -170,6 +173,7 @@ def test_default_leaderboard_shows_overall_and_family_averages(demo):
     assert "snare_negation_logic accuracy_tie_split" not in text  # collapsed into SNARE avg
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("view,tasks", [("snare", "SNARE"), ("all", "all"), ("two", "cifar10_b,refava")])
 def test_drill_down_shows_each_task_cell(demo, view, tasks):
     board, text = demo["board"], demo["out"][view]
@@ -191,6 +195,7 @@ def test_drill_down_shows_each_task_cell(demo, view, tasks):
         assert f"  {t} " in text  # its legend
 
 
+@pytest.mark.slow
 def test_results_table_transposes_when_too_wide_and_keeps_every_value(demo, tmp_path):
     rows = by_model(demo["docs"].values())
     text = demo["out"]["results_table"]
@@ -218,6 +223,7 @@ def test_results_table_transposes_when_too_wide_and_keeps_every_value(demo, tmp_
     assert [r[0] for r in table["rows"]] == [r.label for r in rows]
 
 
+@pytest.mark.slow
 def test_leaderboard_show_width_and_errors(demo):
     lb = demo["root"] / "demo-results" / "leaderboard.json"
     wide = _cli("leaderboard", "show", lb, "--width", "400").stdout
@@ -232,6 +238,7 @@ def test_leaderboard_show_width_and_errors(demo):
     assert r.exit_code == 0 and r.stdout == demo["out"]["snare"]
 
 
+@pytest.mark.slow
 def test_demo_models_are_labelled_by_their_names(demo, tmp_path):
     names = {d["model"]["adapter"]: d["model"]["name"] for d in demo["docs"].values()}
     assert names == {"oracle": "oracle", "random": "random(seed=0)", "constant": "constant",

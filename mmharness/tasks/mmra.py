@@ -45,11 +45,12 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from ..loaders.mmra import EXPECTED_ROWS, MMRAImages, find_mmra, open_mmra
-from ..metrics.bootstrap import bootstrap_samples, percentile_interval
+from ..metrics.declare import Declared, declare, score_declared
 from ..metrics.degeneracy import check_generate
 from ..metrics.mmra import (
     CHOICE_QA,
     YES_NO_QA,
+    declared_aggregates,
     is_correct,
     normalize_qa_type,
     parse_first,
@@ -62,7 +63,6 @@ from ..task import (
     DataInfo,
     resolve_profile_option,
     MetricSpec,
-    MetricValue,
     Paper,
     Sample,
     ScoreContext,
@@ -238,8 +238,7 @@ class _MMRABase(Task):
         self.resolve_profile(served=False)  # evaluate() resolves it again for the adapter in use
         self._table = None
         self._images = None
-        self._by_id: dict[str, Sample] = {}
-        self._chance: dict[str, float] = {}
+        self._chance: dict[str, float] = {}  # for metric_spec (results metadata); score reads the samples
 
     def resolve_profile(self, served: bool) -> None:
         """``local``: images before the text (the demo's chat models); ``api``: the text, then the
@@ -318,8 +317,9 @@ class _MMRABase(Task):
             chance_items.append((abbr, level, 1.0 / (len(opts) if kind == CHOICE_QA else 2)))
         self._table = table
         self._images = MMRAImages(table)
-        self._by_id = {s.id: s for s in samples}
         self._chance = _chance_levels(chance_items)
+        for s in samples:  # scoring reads the data's chance levels from the samples (one shared dict)
+            s.meta["data_chance"] = self._chance
         text_hash = hashlib.sha256("\x1e".join(s.meta["prompt"] + "\x1f" + s.gold for s in samples).encode())
         fp = hashlib.sha256(f"{table.fingerprint}:{text_hash.hexdigest()}".encode()).hexdigest()[:20]
         return TaskData(samples=samples, fingerprint=fp, source="sample" if data.sample else table.location,
@@ -341,6 +341,13 @@ class _MMRABase(Task):
                                reference=sample.gold)
 
     # ---------------------------------------------------------------- score
+    def declared_metrics(self) -> tuple[Declared, ...]:
+        """Overall (micro), macro over subtasks, per level and per subtask, from the per-item
+        ``correct`` and ``task`` (mapped to its subtask; :func:`mmharness.metrics.mmra.declared_aggregates`);
+        the first-letter alternative from ``correct_first_letter``; ``unparsed_rate`` from ``unparsed``."""
+        return declare(self.metric_specs, **declared_aggregates(
+            _subtask_abbr, [a for a, _ in SUBTASKS.values()], {a: lv for a, lv in SUBTASKS.values()}))
+
     def score(self, samples: Sequence[Sample], responses: Sequence[Any], ctx: ScoreContext) -> TaskResult:
         """Official parse and accuracy per item; subtask, level, overall (micro) and macro accuracy
         with percentile-bootstrap CIs; per-item parses for the sample log."""
@@ -363,62 +370,32 @@ class _MMRABase(Task):
             rows.append({"sample": s, "correct": ok, "correct_first": ok_first, "unparsed": parsed is None})
             per_sample.append({"id": s.id, "task": s.meta["task"], "qa_type": s.meta["qa_type"], "gold": s.gold,
                                "response": r.text, "parsed": parsed, "correct": ok,
-                               "parsed_first_letter": first, "correct_first_letter": ok_first})
-        missing = [i for i in getattr(ctx, "missing_ids", ()) if i in self._by_id]
-        failed_ids += [i for i in missing if i not in failed_ids]
+                               "parsed_first_letter": first, "correct_first_letter": ok_first,
+                               "unparsed": parsed is None})
+        by_id = {s.id: s for s in samples}
+        missing = _missing_samples(self.name, ctx)
+        by_id.update((s.id, s) for s in missing)
+        failed_ids += [s.id for s in missing if s.id not in failed_ids]
         if not self.drop_failed:
             for sid in failed_ids:
-                rows.append({"sample": self._by_id.get(sid) or next(s for s in samples if s.id == sid),
-                             "correct": False, "correct_first": False, "unparsed": False, "failed": True})
+                rows.append({"sample": by_id[sid], "correct": False, "correct_first": False, "unparsed": False,
+                             "failed": True})
         if not rows:
             raise TaskError(f"task {self.name!r}: nothing to score (all {len(samples)} samples failed)")
 
+        correct = np.asarray([row["correct"] for row in rows], dtype=np.float64)
+        columns = {
+            "correct": correct,
+            "correct_first_letter": np.asarray([row["correct_first"] for row in rows], dtype=np.float64),
+            "task": np.asarray([row["sample"].meta["task"] for row in rows]),
+            "unparsed": np.asarray([np.nan if row.get("failed") else float(row["unparsed"]) for row in rows]),
+        }
+        metrics = score_declared(self.declared_metrics(), columns, ctx).values
         abbrs = [row["sample"].meta["abbr"] for row in rows]
         order = [a for a, _ in SUBTASKS.values() if a in set(abbrs)] + sorted(set(abbrs) - {a for a, _ in SUBTASKS.values()})
         sub_idx = np.asarray([order.index(a) for a in abbrs], dtype=np.int64)
-        levels = [row["sample"].meta["level"] for row in rows]
-        correct = np.asarray([row["correct"] for row in rows], dtype=np.float64)
-        correct_first = np.asarray([row["correct_first"] for row in rows], dtype=np.float64)
-        is_entity = np.asarray([lv == "entity" for lv in levels])
-        is_image = np.asarray([lv == "image" for lv in levels])
-        k = len(order)
-
-        def stats(idx: np.ndarray) -> np.ndarray:
-            """Columns: overall, macro, entity, image, first_letter, then one per subtask."""
-            c = correct[idx]
-            sub = sub_idx[idx]
-            r_ = idx.shape[0]
-            offs = (np.arange(r_)[:, None] * k + sub).reshape(-1)
-            hits = np.bincount(offs, weights=c.reshape(-1), minlength=r_ * k).reshape(r_, k)
-            cnts = np.bincount(offs, minlength=r_ * k).reshape(r_, k).astype(np.float64)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                per = hits / cnts
-                ent = (c * is_entity[idx]).sum(1) / is_entity[idx].sum(1)
-                img = (c * is_image[idx]).sum(1) / is_image[idx].sum(1)
-            macro = np.nanmean(np.where(cnts > 0, per, np.nan), axis=1) if k else np.full(r_, np.nan)
-            return np.column_stack([c.mean(1), macro, ent, img, correct_first[idx].mean(1), per])
-
-        point = stats(np.arange(len(rows))[None, :])[0]
-        names = ["overall", "macro_subtask", "entity_level", "image_level", "overall_first_letter"] + \
-                [f"acc_{a}" for a in order]
-        cis: dict[str, Any] = {}
-        if ctx.bootstrap_resamples > 0:
-            dist = bootstrap_samples(stats, len(rows), resamples=ctx.bootstrap_resamples, seed=ctx.seed)
-            for j, m in enumerate(names):
-                col = dist[:, j]
-                ci = percentile_interval(col, ctx.ci_level)
-                fin = col[np.isfinite(col)]
-                cis[m] = (ci, float(np.std(fin, ddof=1)) if fin.size > 1 else None)
-        known = {m.name for m in self.metric_specs}
-        metrics: dict[str, MetricValue] = {}
-        for j, m in enumerate(names):
-            if m not in known or not np.isfinite(point[j]):
-                continue
-            ci, se = cis.get(m, (None, None))
-            metrics[m] = MetricValue(float(point[j]), ci=ci, ci_level=ctx.ci_level if ci else None, stderr=se)
         n_scored_resp = sum(1 for row in rows if not row.get("failed"))
         n_unparsed = sum(1 for row in rows if row["unparsed"])
-        metrics["unparsed_rate"] = MetricValue(n_unparsed / n_scored_resp if n_scored_resp else 0.0)
 
         per_subtask = []
         for j, a in enumerate(order):
@@ -429,7 +406,7 @@ class _MMRABase(Task):
                 "n_correct": int(correct[mask].sum()), "accuracy": float(correct[mask].mean()),
                 "n_unparsed": int(sum(1 for row, m_ in zip(rows, mask) if m_ and row["unparsed"])),
                 "n_failed": int(sum(1 for row, m_ in zip(rows, mask) if m_ and row.get("failed")))})
-        leaderboard = {"setting": self.setting, "Overall": round(100 * float(point[0]), 2)}
+        leaderboard = {"setting": self.setting, "Overall": round(100 * metrics["overall"].value, 2)}
         for a in TABLE_COLUMNS[1:]:
             leaderboard[a] = next((round(100 * p["accuracy"], 2) for p in per_subtask if p["abbr"] == a), None)
         unknown = [p["task"] for p in per_subtask if p["level"] == "unknown"]
@@ -458,10 +435,33 @@ class _MMRABase(Task):
             "scoring": {"n_items": len(rows) + (len(failed_ids) if self.drop_failed else 0),
                         "n_scored": n_scored_resp, "n_failed": len(failed_ids), "n_unparsed": n_unparsed,
                         "failed_ids": failed_ids[:100], "drop_failed": self.drop_failed,
-                        "chance_overall": self._chance.get("overall")},
+                        "chance_overall": _data_chance(list(samples) + missing).get("overall")},
             "degeneracy": check_generate([a for a, _ in answered], [g for _, g in answered]),
         }
         return TaskResult(metrics=metrics, per_sample=per_sample, tables=tables, notes=notes)
+
+
+def _subtask_abbr(task_string: str) -> str:
+    """The subtask abbreviation of a ``Task`` string (:func:`subtask_info`)."""
+    return subtask_info(task_string)[0]
+
+
+def _missing_samples(task: str, ctx: ScoreContext) -> list[Sample]:
+    """The samples of ``ctx.missing_ids`` (no response), from ``ctx.missing_samples``."""
+    given = {s.id: s for s in ctx.missing_samples}
+    lost = [i for i in ctx.missing_ids if i not in given]
+    if lost:
+        raise TaskError(f"task {task!r}: ScoreContext.missing_ids names {lost[:5]} without their samples in "
+                        f"missing_samples (mmharness.evaluate.score_task passes both)")
+    return [given[i] for i in ctx.missing_ids]
+
+
+def _data_chance(samples: Sequence[Sample]) -> dict[str, float]:
+    """The chance levels of the data the samples were loaded from (``meta["data_chance"]``, set by
+    ``load``; the same for every sample of one load)."""
+    for s in samples:
+        return s.meta.get("data_chance") or {}
+    return {}
 
 
 def _chance_levels(items: list[tuple[str, str, float]]) -> dict[str, float]:

@@ -24,7 +24,9 @@ dataset score = unweighted mean over sub-tasks. Each task reports ``score_<mode>
 exist), the unparsed rate per mode, and per-sub-task tables. Items stay paired: sample ids are
 ``<ID>|text``, ``<ID>|img`` (and ``<ID>|semi``).
 
-Code execution happens only with ``allow_code_execution=true``, in the bubblewrap sandbox of
+Code execution happens only with ``allow_code_execution=true``, in the execution step before
+scoring (:mod:`mmharness.execution`: the task's ``programs`` are run and each outcome cached as it
+finishes; ``score`` reads the outcomes and runs nothing), in the bubblewrap sandbox of
 :mod:`mmharness.sandbox` (new namespaces, read-only Python runtime, tmpfs working directory, cleared
 environment, no new processes, timeout, memory/CPU/file-size limits; refused with the package to
 install where bubblewrap cannot run), or with ``allow_code_execution=unsandboxed`` without
@@ -49,7 +51,7 @@ import hashlib
 import random
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -420,11 +422,27 @@ class _PixelWorldBase(Task):
         cells = self._table.cell(row, "Images") or []
         return max(1, min(len(cells), MAX_IMAGES))
 
+    # ---------------------------------------------------------------- execution step
+    def programs(self, sample: Sample, response: Any) -> dict:
+        """The programs of the datasets scored by running code (MBPP, TableBench Visualization),
+        built from the parsed response (:meth:`item_programs`); none elsewhere."""
+        if not self.executes or not isinstance(response, TextResponse):
+            return {}
+        item = ScoredItem(subset=sample.meta["subset"], output=response.text, answer=sample.gold,
+                          group=sample.meta.get("group"))
+        return self.item_programs(sample, item, self.protocol_obj.parse(item.subset, response.text))
+
+    def item_programs(self, sample: Sample, item: ScoredItem, parsed: Any) -> dict:
+        """Name -> :class:`mmharness.sandbox.Program` for one parsed item (default: none)."""
+        return {}
+
     # ---------------------------------------------------------------- score
-    def execution_results(self, items: list[ScoredItem], parsed: list[Any],
-                          samples: list[Sample]) -> list[dict | None] | None:
+    def execution_results(self, items: list[ScoredItem], parsed: list[Any], samples: list[Sample],
+                          executions: Mapping[str, Mapping[str, Any]]) -> list[dict | None] | None:
         """Hook for datasets whose metric executes code (MBPP, TableBench Visualization); None elsewhere.
 
+        Reads the outcomes of the execution step (``executions``: sample id -> program name ->
+        :class:`~mmharness.sandbox.ExecResult`, from ``ScoreContext.executions``) and runs nothing.
         Returns one entry per item: None (nothing executed) or a dict with ``status`` (counted in
         ``tables.code_execution``), ``log`` (merged into the item's per-sample record) and
         ``passed`` (MBPP) or ``execution`` (TableBench: the verdict that scores the item); it may
@@ -467,7 +485,7 @@ class _PixelWorldBase(Task):
                 continue
             items = [it for _, it, _, _ in rows]
             parsed = [p for _, _, p, _ in rows]
-            ex = self.execution_results(items, parsed, [s for s, *_ in rows])
+            ex = self.execution_results(items, parsed, [s for s, *_ in rows], ctx.executions)
             if ex is not None:
                 statuses: dict[str, int] = {}
                 for (s, it, *_), e in zip(rows, ex):
@@ -682,8 +700,21 @@ CODE_EXECUTION_OPTIONS: dict[str, str] = {
 }
 
 
+def program_outcome(task: str, executions: Mapping[str, Mapping[str, Any]], sample: Sample, name: str):
+    """The outcome (:class:`~mmharness.sandbox.ExecResult`) of program ``name`` of ``sample`` in the
+    execution step's records; a :class:`TaskError` when the step did not run it."""
+    outcome = executions.get(sample.id, {}).get(name)
+    if outcome is None:
+        raise TaskError(f"task {task!r}: sample {sample.id} is scored without the outcome of its program "
+                        f"{name!r}: run the execution step before scoring (mmharness.execution.run_executions; "
+                        f"mmharness.evaluate.score_task runs it)")
+    return outcome
+
+
 class _CodeExecutingTask(_PixelWorldBase):
     """Adds the explicit, recorded opt-in and the sandbox for datasets scored by running code."""
+
+    executes: ClassVar[bool] = True
 
     option_meanings: ClassVar[dict[str, str]] = {
         **CODE_EXECUTION_OPTIONS,
@@ -720,7 +751,7 @@ class _CodeExecutingTask(_PixelWorldBase):
         self.code_execution = code_execution_mode(self.name, allow_code_execution)
         self.allow_code_execution = True
         self.limits = SandboxLimits(timeout_s=float(code_timeout), memory_mb=int(code_memory_mb))
-        self.code_workers = int(code_workers)
+        self.code_workers = self.execution_workers = int(code_workers)
 
     def config(self) -> dict:
         """Base config plus the code-execution opt-in, the sandbox's isolation and limits."""
@@ -736,14 +767,17 @@ class _CodeExecutingTask(_PixelWorldBase):
     def _notes(self, scores, by_mode) -> list[str]:
         return super()._notes(scores, by_mode) + [sandbox_note(self.code_execution)]
 
-    def execution_results(self, items, parsed, samples):
-        """Run every parsed completion + its test asserts in the sandbox; pass = no exception."""
+    def item_programs(self, sample, item, parsed):
+        """``tests``: the parsed completion + its test asserts, run in the sandbox (pass = no exception)."""
         from ..metrics.pixelworld_scoring import MBPP
-        from ..sandbox import run_many
+        from ..sandbox import Program
 
-        programs = [MBPP.program(p, it.answer) for it, p in zip(items, parsed)]
-        results = run_many(programs, self.limits, workers=self.code_workers,
-                           sandboxed=self.code_execution == "sandboxed")
+        return {"tests": Program(MBPP.program(parsed, item.answer), self.limits,
+                                 sandboxed=self.code_execution == "sandboxed")}
+
+    def execution_results(self, items, parsed, samples, executions):
+        """Each item's ``tests`` outcome (from the execution step): passed, status and detail."""
+        results = [program_outcome(self.name, executions, s, "tests") for s in samples]
         return [{"passed": r.passed, "status": r.status, "log": {"exec_status": r.status, "exec_detail": r.detail}}
                 for r in results]
 

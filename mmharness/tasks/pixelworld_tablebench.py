@@ -7,7 +7,8 @@ The generic PixelWorld machinery (:mod:`mmharness.tasks.pixelworld`) plus what o
   table drawn by :mod:`mmharness.render.table_image` on a seeded canvas. ``pixel_source=render``
   renders the ``img`` prompt locally the same way (text around the table image).
 * **Visualization** (50 chart questions in TableBench): the answer is matplotlib code. With
-  ``allow_code_execution=true`` each answer runs in the sandbox (:mod:`mmharness.sandbox`: a
+  ``allow_code_execution=true`` each answer runs, in the execution step before scoring
+  (:mod:`mmharness.execution`, cached per program), in the sandbox (:mod:`mmharness.sandbox`: a
   bubblewrap sandbox with memory/CPU/file limits, no network, a read-only Python runtime with
   this environment's site-packages, a tmpfs working directory holding ``table.csv``; with
   ``allow_code_execution=unsandboxed`` without operating-system isolation, recorded), as the official evaluator runs it (:mod:`mmharness.metrics.tablebench_viz`), and
@@ -40,6 +41,7 @@ from .pixelworld import (
     _PixelWorldBase,
     _split_list,
     code_execution_mode,
+    program_outcome,
     sandbox_note,
     sandbox_record,
 )
@@ -111,7 +113,8 @@ class PixelWorldTableBench(_PixelWorldBase):
         runs = max(V.EXECUTIONS[s] for s in scorers)
         # the per-execution limit is enforced inside the program; the sandbox bounds the whole program
         self.limits = SandboxLimits(timeout_s=runs * self.viz_timeout + 10.0, memory_mb=int(code_memory_mb))
-        self.code_workers = int(code_workers)
+        self.code_workers = self.execution_workers = int(code_workers)
+        self.executes = self.allow_code_execution  # the execution step runs the Visualization answers
 
     def unavailable_subsets(self) -> dict[str, str]:
         """Visualization needs the code-execution opt-in."""
@@ -169,32 +172,41 @@ class PixelWorldTableBench(_PixelWorldBase):
         return meta
 
     # ---------------------------------------------------------------- execution
-    def execution_results(self, items, parsed, samples: list[Sample]):
-        """Run every Visualization answer with each evaluator of ``viz_scorers`` in the sandbox."""
+    def item_programs(self, sample: Sample, item, parsed) -> dict:
+        """A Visualization answer's chart program for each evaluator of ``viz_scorers`` that finds
+        code in it (named by the evaluator), run in the sandbox; nothing for the other categories."""
+        if not self.allow_code_execution or item.subset != VIZ:
+            return {}
+        from ..sandbox import Program
+
+        out = {}
+        for scorer in self.viz_scorers:
+            code = V.code_for(scorer, item.output, parsed)
+            if code:
+                out[scorer] = Program(
+                    V.build_program(scorer, code=code, table=json.loads(sample.meta["table_json"]),
+                                    answer=str(item.answer), chart_type=sample.meta.get("chart_type"),
+                                    time_limit=self.viz_timeout),
+                    self.limits, setup=V.sandbox_setup(), result_var=V.RESULT_VAR,
+                    sandboxed=self.code_execution == "sandboxed")
+        return out
+
+    def execution_results(self, items, parsed, samples: list[Sample], executions):
+        """Every Visualization answer's verdict with each evaluator of ``viz_scorers``, from the
+        outcomes of the execution step (no code found: the no-code verdict)."""
         if not self.allow_code_execution:
             return None
         idx = [k for k, it in enumerate(items) if it.subset == VIZ]
         if not idx:
             return None
-        from ..sandbox import run_many
-
         verdicts: dict[int, dict[str, dict]] = {k: {} for k in idx}
-        programs, slots = [], []
         for k in idx:
-            meta = samples[k].meta
             for scorer in self.viz_scorers:
-                code = V.code_for(scorer, items[k].output, parsed[k])
-                if not code:
+                if not V.code_for(scorer, items[k].output, parsed[k]):
                     verdicts[k][scorer] = V.no_code_verdict()
                     continue
-                programs.append(V.build_program(scorer, code=code, table=json.loads(meta["table_json"]),
-                                                answer=str(items[k].answer), chart_type=meta.get("chart_type"),
-                                                time_limit=self.viz_timeout))
-                slots.append((k, scorer))
-        results = run_many(programs, self.limits, workers=self.code_workers, setup=V.sandbox_setup(),
-                           result_var=V.RESULT_VAR, sandboxed=self.code_execution == "sandboxed")
-        for (k, scorer), r in zip(slots, results):
-            verdicts[k][scorer] = V.verdict(r.status, r.detail, r.result)
+                r = program_outcome(self.name, executions, samples[k], scorer)
+                verdicts[k][scorer] = V.verdict(r.status, r.detail, r.result)
         out: list[dict | None] = [None] * len(items)
         primary = self.viz_scorers[0]
         for k in idx:
