@@ -142,7 +142,8 @@ def hf_snapshot(repo_id: str, local_dir: str | Path, *, revision: str | None = N
         raise DownloadError(f"{repo_id}: needs huggingface_hub: pip install huggingface_hub") from None
     from huggingface_hub import constants
 
-    (enable_progress_bars if progress else disable_progress_bars)()
+    if not progress:
+        disable_progress_bars()
     try:
         path = snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=str(local_dir),
                                  allow_patterns=list(allow_patterns) or None)
@@ -150,6 +151,9 @@ def hf_snapshot(repo_id: str, local_dir: str | Path, *, revision: str | None = N
         offline = " (HF_HUB_OFFLINE is set: only the local hub cache is read; unset it to download)" \
             if constants.HF_HUB_OFFLINE else ""
         raise DownloadError(f"Hugging Face dataset {repo_id}: {type(e).__name__}: {e}{offline}") from None
+    finally:
+        if not progress:
+            enable_progress_bars()
     commit = None
     if not constants.HF_HUB_OFFLINE:
         try:

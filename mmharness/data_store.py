@@ -97,7 +97,7 @@ def _check_expects(source: DataSource, dest: Path, hashes: bool) -> list[str]:
     for e in source.expect:
         path = dest / e.path
         shown = (Path(source.dest) / e.path).as_posix()
-        if e.count is not None or (e.pattern != "*" and path.is_dir()):
+        if e.count is not None or e.pattern != "*":
             if not path.is_dir():
                 problems.append(f"missing folder {shown}/")
                 continue
@@ -224,7 +224,7 @@ def download_source(source: DataSource, root: str | Path, *, mirror: str | None 
     if not source.fetchable:
         return "by hand", report
     dest = root / source.dest
-    if entry is None and dest.exists():
+    if entry is None and dest.exists() and source.kind != "hf_dataset":  # a hub snapshot only adds files
         raise DataError(f"{dest} exists but was not downloaded by mmh data download and does not verify "
                         f"({'; '.join(report.problems[:3])}); move it away and run the command again")
     base = {"kind": source.kind, "dest": source.dest, "fetched_at": _now(), "mirror": mirror,

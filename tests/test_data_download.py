@@ -366,11 +366,12 @@ def test_snare_needs_the_licence_accepted_then_downloads_runs_verifies(server, t
 
 
 def test_verify_a_root_without_data_lists_what_to_get(tmp_path):
-    r = _run("data", "verify", "cifar10_b", "snare_semantic_structure_flickr30k", "--data-root", tmp_path)
+    r = _run("data", "verify", "cifar10_b", "snare_semantic_structure_flickr30k", "mintrec2", "--data-root", tmp_path)
     assert r.exit_code == 1
     assert "cifar-10-python: missing" in r.output and "missing cifar-10-batches-py/" in r.output
     assert "flickr30k-images: missing" in r.output and "registration form" in r.output
-    assert "3 of 3 source(s) missing or incomplete" in r.output
+    assert "THUIAR/MMLA-Datasets:MIntRec2.0: incomplete\n  missing folder MIntRec2.0/" in r.output
+    assert "4 of 4 source(s) missing or incomplete" in r.output
 
 
 def test_a_hub_source_offline_says_so(tmp_path, monkeypatch):
