@@ -1,5 +1,6 @@
-"""``mmh compare``: per-task deltas with paired bootstrap CIs from per-sample logs (CIFAR-B, MMRA
-and the generic per-sample mean), and clear statements when no paired CI is possible."""
+"""``mmh compare``: per-task deltas with paired bootstrap CIs from per-sample logs, computed from
+each task's metric declarations (CIFAR-B, MMRA, a plugin task), and clear statements when no
+paired CI is possible."""
 
 import json
 import shutil
@@ -140,16 +141,30 @@ def test_different_inputs_or_values_are_not_paired(runs, tmp_path):
     assert any("data fingerprint differs" in n for n in t["notes"])
 
 
-def test_generic_per_sample_mean_on_a_plugin_task(tmp_path):
-    common = dict(data_root=tmp_path / "toy", use_cache=False, output=tmp_path, bootstrap=0, progress=False,
+def test_a_plugin_task_declaring_one_metric_gets_value_ci_and_compare(tmp_path):
+    """The toy plugin task declares accuracy = mean of the per-sample ``correct`` (one line, no
+    other scoring code): the core gives its value and bootstrap CI, and ``mmh compare`` its paired
+    interval with no task-specific code."""
+    common = dict(data_root=tmp_path / "toy", use_cache=False, output=tmp_path, bootstrap=500, progress=False,
                   includes=[TOY_PLUGIN], log_samples=True)
     a = evaluate("random", "toy_shapes", model_args="seed=1", **common)
     b = evaluate("toy_perfect", "toy_shapes", **common)
+    rows = _log(a.path, "toy_shapes")
+    acc = np.mean([r["scores"]["correct"] for r in rows])
+    m_a = load_results(a.path)["tasks"]["toy_shapes"]["metrics"]["accuracy"]
+    assert m_a["value"] == pytest.approx(acc) and 0.0 < acc < 1.0
+    lo, hi = m_a["ci"]
+    assert lo < acc < hi and hi - lo > 0.1 and m_a["stderr"] > 0  # 40 items: a wide interval
     t = _task(compare_runs(a.path, b.path), "toy_shapes")
     m = _metric(t, "accuracy")
     assert t["paired"] and t["n_paired"] == 40 and m["paired_ci"]
-    assert m["delta"] == pytest.approx(1.0 - a.metric("toy_shapes"))
+    assert m["delta"] == pytest.approx(1.0 - acc)
     assert m["ci"][0] < m["delta"] < m["ci"][1] <= 1.0 and m["verdict"] == "B better"
+    # the CLI, with the plugin named by --include
+    r = CliRunner().invoke(main, ["compare", str(a.path), str(b.path), "--include", TOY_PLUGIN, "--json"])
+    assert r.exit_code == 0, r.output
+    cli = json.loads(r.stdout)["tasks"][0]["metrics"][0]
+    assert cli["ci"] == m["ci"] and cli["verdict"] == "B better"
 
 
 def test_mmra_metrics_are_recomputed(tmp_path):

@@ -165,10 +165,17 @@ def render_cmd(leaderboard, fmt, output):
 @click.option("--ci-level", default=0.95, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True))
 @click.option("--primary-only", is_flag=True, help="Only each task's primary metric.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-def compare_cmd(a, b, resamples, seed, ci_level, primary_only, as_json):
+@click.option("--include", "includes", multiple=True,
+              help="Import a module or .py file that registers tasks first (plugin tasks: their metric "
+                   "declarations give the paired intervals).")
+def compare_cmd(a, b, resamples, seed, ci_level, primary_only, as_json, includes):
     """Per-task metric deltas (B - A) of two results files, with paired bootstrap CIs over test
     items when both runs have per-sample logs (mmh run --log-samples)."""
     from ..leaderboard.compare import compare_runs, format_comparison
+    from ..registry import include
+
+    for inc in includes:
+        include(inc)
 
     rep = compare_runs(a, b, resamples=resamples, seed=seed, level=ci_level, primary_only=primary_only)
     if as_json:

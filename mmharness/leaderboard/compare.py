@@ -4,7 +4,9 @@ When both runs were made with ``--log-samples`` (their per-sample JSONL files si
 results files), each delta gets a **paired bootstrap** confidence interval: the same resample of
 test items is applied to both runs (items matched by sample id; the inputs must be identical, as
 their recorded input hashes show), the metric is recomputed for each run from its per-sample scores
-(:mod:`mmharness.leaderboard.paired`, checked to reproduce the recorded values), and the interval
+(each metric's declaration, :meth:`mmharness.task.Task.declared_metrics` with
+:mod:`mmharness.metrics.declare`, on the columns read back from the log, checked to reproduce the
+recorded value), and the interval
 is the percentile interval of the resampled differences. Pairing removes the item-difficulty
 variance that two separate intervals would double count.
 
@@ -78,8 +80,7 @@ def compare_runs(a_path: str | Path, b_path: str | Path, *, resamples: int = 100
     better"`` (interval excludes 0, in the metric's direction), ``"no clear difference"`` or
     ``"no CI"``.
     """
-    from ..metrics.bootstrap import bootstrap_samples, percentile_interval
-    from .paired import verified_statistics
+    from ..metrics.declare import paired_intervals
 
     if resamples < 1:
         raise LeaderboardError("--bootstrap must be at least 1")
@@ -110,7 +111,6 @@ def compare_runs(a_path: str | Path, b_path: str | Path, *, resamples: int = 100
         if primary_only:
             metrics = [m for m in metrics if m == tb["primary_metric"]]
         meta = {**ta["metric_metadata"], **tb["metric_metadata"]}
-        stats_a = stats_b = {}
         why_task, n_paired, why_metric, cis = None, 0, {}, {}
         if ta["data"]["fingerprint"] != tb["data"]["fingerprint"]:
             why_task = "the two runs used different data (data fingerprints differ): items cannot be paired"
@@ -123,11 +123,11 @@ def compare_runs(a_path: str | Path, b_path: str | Path, *, resamples: int = 100
                     f"{side}: {w}" for side, w in (("A", why_a), ("B", why_b)) if w)
         if why_task is None:
             sa, sb = _scored(rows_a), _scored(rows_b)
-            stats_a, why_a = verified_statistics(t, ta, sa)
-            stats_b, why_b = verified_statistics(t, tb, sb)
+            (dec_a, cols_a, why_a), (dec_b, cols_b, why_b) = (_recomputable(t, da, ta, sa), _recomputable(t, db, tb, sb))
             for m in metrics:
-                if m not in stats_a or m not in stats_b:
-                    why_metric[m] = "; ".join(f"{side}: {w[m]}" for side, w in (("A", why_a), ("B", why_b)) if m in w)
+                if m not in dec_a or m not in dec_b:
+                    why_metric[m] = "; ".join(dict.fromkeys(
+                        f"{side}: {w[m]}" for side, w in (("A", why_a), ("B", why_b)) if m in w))
             ia = {r["id"]: i for i, r in enumerate(sa)}
             ib = {r["id"]: i for i, r in enumerate(sb)}
             ids = [i for i in ia if i in ib]
@@ -148,14 +148,8 @@ def compare_runs(a_path: str | Path, b_path: str | Path, *, resamples: int = 100
                 pair_a = np.asarray([ia[i] for i in ids], dtype=np.int64)
                 pair_b = np.asarray([ib[i] for i in ids], dtype=np.int64)
                 usable = [m for m in metrics if m not in why_metric]
-                if usable:
-                    def stat(idx):
-                        return np.stack([stats_b[m](pair_b[idx]) - stats_a[m](pair_a[idx]) for m in usable], axis=-1)
-
-                    dist = bootstrap_samples(stat, len(ids), resamples=resamples, seed=seed)
-                    lo, hi = percentile_interval(dist, level)
-                    cis = {m: (None if np.isnan(lo[j]) else float(lo[j]), None if np.isnan(hi[j]) else float(hi[j]))
-                           for j, m in enumerate(usable)}
+                cis = paired_intervals([dec_a[m] for m in usable], cols_a, pair_a, [dec_b[m] for m in usable],
+                                       cols_b, pair_b, resamples=resamples, seed=seed, level=level)
         rows_out = []
         for m in metrics:
             va, vb = ta["metrics"][m].get("value"), tb["metrics"][m].get("value")
@@ -176,6 +170,28 @@ def compare_runs(a_path: str | Path, b_path: str | Path, *, resamples: int = 100
         report["tasks"].append({"task": t, "paired": why_task is None, "why_not_paired": why_task,
                                 "n_paired": n_paired, "notes": notes, "metrics": rows_out})
     return report
+
+
+def _recomputable(task: str, doc: dict, task_doc: dict, rows: list[dict]) -> tuple[dict, dict, dict[str, str]]:
+    """The metrics of one run that its task's declarations recompute from the per-sample log:
+    ``(name -> Declared, columns, name -> why not)``. The task is rebuilt from the run's recorded
+    options (``config.task_args``), so its declarations are those the run scored with; each is
+    checked to reproduce the recorded value on the identity resample."""
+    from ..evaluate import build_task
+    from ..metrics.declare import columns_from_log, verified
+
+    try:
+        decls = build_task(task, doc["config"].get("task_args") or {}).declared_metrics()
+    except Exception as e:  # noqa: BLE001 - an unknown (plugin) task or options this version refuses
+        why = f"cannot rebuild task {task!r} from the recorded options ({e}); pass --include for a plugin task"
+        return {}, {}, {m: why for m in task_doc["metrics"]}
+    declared = {d.name for d in decls}
+    cols, missing = columns_from_log(decls, rows)
+    ok, why = verified(decls, cols, task_doc["metrics"], missing)
+    for m in task_doc["metrics"]:
+        if m not in declared:
+            why[m] = f"task {task!r} does not declare {m!r} from per-sample quantities (Task.declared_metrics)"
+    return {d.name: d for d in ok}, cols, why
 
 
 def _verdict(ci, higher_is_better: bool) -> str:

@@ -301,16 +301,20 @@ def verified(decls: Sequence[Declared], columns: Columns, recorded: Mapping[str,
     return ok, why
 
 
-def paired_intervals(decls: Sequence[Declared], cols_a: Columns, rows_a: np.ndarray, cols_b: Columns,
-                     rows_b: np.ndarray, *, resamples: int, seed: int, level: float
-                     ) -> dict[str, tuple[float, float] | None]:
+def paired_intervals(decls_a: Sequence[Declared], cols_a: Columns, rows_a: np.ndarray,
+                     decls_b: Sequence[Declared], cols_b: Columns, rows_b: np.ndarray, *,
+                     resamples: int, seed: int, level: float) -> dict[str, tuple[float, float] | None]:
     """Percentile interval of the paired bootstrap difference B - A of each declared metric.
 
-    ``rows_a[i]`` and ``rows_b[i]`` are the rows of the i-th common item in each run's columns; a
-    resample of items applies to both runs. None where no resampled difference is finite."""
-    if not decls:
+    ``decls_a`` and ``decls_b`` name the same metrics in the same order (each run's own
+    declarations, built from its own task options); ``rows_a[i]`` and ``rows_b[i]`` are the rows of
+    the i-th common item in each run's columns, and a resample of items applies to both runs. None
+    where no resampled difference is finite."""
+    if [d.name for d in decls_a] != [d.name for d in decls_b]:
+        raise ValueError("paired_intervals: the two runs' declarations name different metrics")
+    if not decls_a:
         return {}
-    sa, sb = _stack(decls, cols_a), _stack(decls, cols_b)
+    sa, sb = _stack(decls_a, cols_a), _stack(decls_b, cols_b)
 
     def stat(idx: np.ndarray) -> np.ndarray:
         return sb(rows_b[idx]) - sa(rows_a[idx])
@@ -318,7 +322,4 @@ def paired_intervals(decls: Sequence[Declared], cols_a: Columns, rows_a: np.ndar
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         dist = bootstrap_samples(stat, len(rows_a), resamples=resamples, seed=seed)
-    out: dict[str, tuple[float, float] | None] = {}
-    for j, d in enumerate(decls):
-        out[d.name] = percentile_interval(dist[:, j], level)
-    return out
+    return {d.name: percentile_interval(dist[:, j], level) for j, d in enumerate(decls_a)}

@@ -15,16 +15,22 @@ The official rules are those of ``evaluate/evaluate_demo.py`` of https://github.
 :func:`parse_first` is the documented non-official alternative (``parse=first_letter``): the
 first standalone option letter (or yes/no) in the response.
 
-Aggregation: subtask accuracy = mean over the items of that subtask; **Overall = sample-weighted
-(micro) accuracy** over all items (this reproduces the paper's Overall column, see
-:func:`weighted_overall`); the macro mean over subtasks is reported under a distinct name.
+Aggregation (each statistic once, on per-subtask counts: :func:`declared_aggregates`): subtask
+accuracy = mean over the items of that subtask; **Overall = sample-weighted (micro) accuracy**
+over all items (this reproduces the paper's Overall column, see :func:`weighted_overall`); the
+macro mean over subtasks is reported under a distinct name.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from .declare import Aggregate, Resample, mean
 
 CHOICE_QA = "Choice QA"
 YES_NO_QA = "True or false QA"
@@ -89,20 +95,114 @@ def is_correct(gold: str, parsed: str | None) -> bool:
     return parsed is not None and str(gold).lower() == parsed.lower()
 
 
+# --------------------------------------------------------------------------- aggregation
+# Each MMRA statistic exists once, as a function of per-subtask hit and item counts (arrays whose
+# last axis is the subtask; leading axes are resamples). The task's metric declarations apply them
+# to resampled counts (:func:`subtask_counts`), ``mmh compare`` through those declarations, and the
+# dict helpers below (used to check the paper's table) to published per-subtask scores.
+
+
+def overall_accuracy(hits: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Overall = sample-weighted (micro) accuracy: sum_k hits_k / sum_k n_k (the paper's Overall)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sum(hits, axis=-1) / np.sum(counts, axis=-1)
+
+
+def macro_accuracy(hits: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Unweighted mean over the subtasks present (n_k > 0) of their accuracies (not the Overall)."""
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # no subtask present at all: NaN
+        return np.nanmean(np.where(counts > 0, hits / counts, np.nan), axis=-1)
+
+
+def pooled_accuracy(hits: np.ndarray, counts: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """Micro accuracy over the subtasks where ``members`` (bool, one per subtask) is true (a level)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sum(hits[..., members], axis=-1) / np.sum(counts[..., members], axis=-1)
+
+
 def weighted_overall(scores: Mapping[str, float], counts: Mapping[str, int]) -> float:
-    """Sample-weighted mean of per-subtask scores: sum_k n_k s_k / sum_k n_k (the Overall column)."""
+    """:func:`overall_accuracy` of published per-subtask scores: sum_k n_k s_k / sum_k n_k."""
     keys = [k for k in scores if k in counts]
     missing = sorted(set(scores) - set(counts))
     if missing:
         raise ValueError(f"no count for subtask(s) {missing}")
-    total = sum(counts[k] for k in keys)
-    if total <= 0:
+    n = np.asarray([counts[k] for k in keys], dtype=np.float64)
+    if n.sum() <= 0:
         raise ValueError("subtask counts sum to zero")
-    return sum(counts[k] * scores[k] for k in keys) / total
+    return float(overall_accuracy(n * np.asarray([scores[k] for k in keys], dtype=np.float64), n))
 
 
 def macro_mean(scores: Mapping[str, float]) -> float:
-    """Unweighted mean of per-subtask scores (not the paper's Overall; reported separately)."""
+    """:func:`macro_accuracy` of published per-subtask scores (not the paper's Overall)."""
     if not scores:
         raise ValueError("no subtask scores")
-    return sum(scores.values()) / len(scores)
+    return float(macro_accuracy(np.asarray(list(scores.values()), dtype=np.float64), np.ones(len(scores))))
+
+
+def subtask_counts(res: Resample, subtask_of: Callable[[str], str], order: Sequence[str]
+                   ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per resample and subtask: hits of ``correct`` and items, shapes ``(r, k)``, and the subtask
+    keys: those of ``order`` present in the data, then any others sorted. ``subtask_of`` maps the
+    per-item ``task`` string to its subtask key (spelling variants share one)."""
+
+    def compute(r: Resample):
+        keys = [subtask_of(str(t)) for t in r.full("task").tolist()]
+        present = set(keys)
+        groups = [g for g in order if g in present] + sorted(present - set(order))
+        pos = {g: j for j, g in enumerate(groups)}
+        code = np.asarray([pos[k] for k in keys], dtype=np.int64)[r.idx]
+        k = len(groups)
+        offs = (np.arange(r.r)[:, None] * k + code).reshape(-1)
+        correct = r["correct"].astype(np.float64, copy=False).reshape(-1)
+        hits = np.bincount(offs, weights=correct, minlength=r.r * k).reshape(r.r, k)
+        counts = np.bincount(offs, minlength=r.r * k).reshape(r.r, k).astype(np.float64)
+        return hits, counts, groups
+
+    return res.shared(("mmra_subtask_counts", subtask_of, tuple(order)), compute)
+
+
+def declared_aggregates(subtask_of: Callable[[str], str], order: Sequence[str],
+                        level_of: Mapping[str, str]) -> dict[str, Aggregate]:
+    """The MMRA aggregates by metric name: ``overall`` (:func:`overall_accuracy`),
+    ``macro_subtask`` (:func:`macro_accuracy`), ``<level>_level`` (:func:`pooled_accuracy` over
+    the subtasks of that level in ``level_of``), ``acc_<key>`` per subtask of ``order``,
+    ``overall_first_letter`` (mean of ``correct_first_letter``) and ``unparsed_rate`` (mean of
+    ``unparsed`` over the answered items; NaN marks an item without a response)."""
+    needs = ("correct", "task")
+
+    def counts(res):
+        return subtask_counts(res, subtask_of, order)
+
+    def level(lv: str) -> Aggregate:
+        def fn(res):
+            hits, n, groups = counts(res)
+            return pooled_accuracy(hits, n, np.asarray([level_of.get(g) == lv for g in groups], dtype=bool))
+        return Aggregate(needs, fn, f"micro accuracy over the {lv}-level subtasks")
+
+    def one(key: str) -> Aggregate:
+        def fn(res):
+            hits, n, groups = counts(res)
+            if key not in groups:
+                return np.full(res.r, np.nan)
+            j = groups.index(key)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return hits[:, j] / n[:, j]
+        return Aggregate(needs, fn, f"accuracy on subtask {key}")
+
+    def unparsed(res):
+        u = res["unparsed"].astype(np.float64, copy=False)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.nansum(u, axis=1) / np.isfinite(u).sum(axis=1)
+
+    out = {
+        "overall": Aggregate(needs, lambda res: overall_accuracy(*counts(res)[:2]), "micro accuracy (Overall)"),
+        "macro_subtask": Aggregate(needs, lambda res: macro_accuracy(*counts(res)[:2]),
+                                   "unweighted mean of the subtask accuracies"),
+        "entity_level": level("entity"),
+        "image_level": level("image"),
+        "overall_first_letter": mean("correct_first_letter"),
+    }
+    out.update({f"acc_{key}": one(key) for key in order})
+    out["unparsed_rate"] = Aggregate(("unparsed",), unparsed, "mean of unparsed over the answered items")
+    return out

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from mmharness.adapter import Adapter
+from mmharness.metrics.declare import declare, mean, score_declared
 from mmharness.registry import register_adapter, register_task
 from mmharness.requests import Capability, ClassifyOutput, ClassifyRequest, ImageFile, LabelSet
-from mmharness.task import DataNotFoundError, MetricSpec, MetricValue, Sample, Task, TaskData, TaskResult, sha256_files
+from mmharness.task import DataNotFoundError, MetricSpec, Sample, Task, TaskData, TaskResult, sha256_files
 
 LABELS = LabelSet("rgb", ("red", "green", "blue"), ("a {} image.",))
 
@@ -68,12 +69,16 @@ class ToyShapes(Task):
     def request(self, sample):
         return ClassifyRequest({"image": ImageFile(sample.meta["path"])}, LABELS, reference=sample.gold)
 
+    def declared_metrics(self):
+        """The one declaration: accuracy is the mean of the per-sample ``correct``."""
+        return declare(self.metric_specs, accuracy=mean("correct"))
+
     def score(self, samples, responses, ctx):
         pred = np.array([int(np.argmax(r.logits)) for r in responses])
         gold = np.array([s.gold for s in samples])
         correct = pred == gold
-        return TaskResult({"accuracy": MetricValue(float(correct.mean()))},
-                          [{"pred": int(p), "correct": bool(c)} for p, c in zip(pred, correct)])
+        metrics = score_declared(self.declared_metrics(), {"correct": correct}, ctx).values
+        return TaskResult(metrics, [{"pred": int(p), "correct": bool(c)} for p, c in zip(pred, correct)])
 
 
 @register_adapter("toy_perfect")
