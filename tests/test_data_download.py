@@ -424,3 +424,48 @@ def test_task_cards_carry_the_download_line():
     card = card[0] if isinstance(card, list) else card.get("tasks", [card])[0]
     assert card["data"]["download"] == "mmh data download cifar10_b --data-root DIR"
     assert card["data"]["sources"] == ["cifar-10-python"]
+
+
+# --------------------------------------------------------------------------- COCO: counts
+
+
+def _zip_folder(folder: Path, prefix: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in sorted(folder.iterdir()):
+            zf.write(p, f"{prefix}/{p.name}")
+    return buf.getvalue()
+
+
+def test_coco_from_a_mirror_is_unpacked_and_counted(server, tmp_path):
+    """The real COCO declarations through a mirror serving the 8-image sample: both zips unpack into
+    the layout coco_detection reads, and the image count (5,000 in val2017) says what is missing."""
+    coco = SAMPLES / "coco"
+    server.files["annotations_trainval2017.zip"] = _zip_folder(coco / "annotations", "annotations")
+    server.files["val2017.zip"] = _zip_folder(coco / "val2017", "val2017")
+    root = tmp_path / "data"
+    r = _run("data", "download", "coco_detection", "--data-root", root, "--mirror", server.url, "--no-progress")
+    assert r.exit_code == 1
+    assert "coco-annotations-2017: downloaded, verified -> coco/annotations" in r.output
+    assert "coco/val2017/: 8 files matching *.jpg, expected 5000" in r.output
+    r = _run("data", "verify", "coco_detection", "--data-root", root)
+    assert r.exit_code == 1 and "coco-annotations-2017: ok" in r.output
+    assert "coco-val2017: incomplete\n  coco/val2017/: 8 files matching *.jpg, expected 5000" in r.output
+
+    args = ("run", "--model", "oracle", "--tasks", "coco_detection", "--no-cache")
+    assert _run(*args, "--data-root", root, "-o", tmp_path / "full").exit_code == 0
+    assert _run(*args, "--sample", "-o", tmp_path / "sample").exit_code == 0
+    full, sample = (_results(tmp_path / d)["tasks"]["coco_detection"] for d in ("full", "sample"))
+    assert full["n_samples"] == sample["n_samples"] == 8 and full["data"]["kind"] == "full"
+    assert full["metrics"]["bbox_AP"]["value"] == sample["metrics"]["bbox_AP"]["value"] == 1.0
+
+
+def test_without_gdown_a_drive_source_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    from mmharness.data_fetch import gdrive_download
+
+    monkeypatch.setitem(sys.modules, "gdown", None)  # as when the data extra is not installed
+    with pytest.raises(DownloadError, match=r"needs gdown: pip install 'mmharness\[data\]'"):
+        gdrive_download("1kX2iCHEv0CADL8dSO1nMdW-V0NqIAiP3", tmp_path / "x.json", progress=False)
+    assert list(tmp_path.iterdir()) == []
