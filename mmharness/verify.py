@@ -16,7 +16,8 @@ For each task of a run:
    logged as hashes only); otherwise from the response cache, keyed as the run keyed it (adapter
    fingerprint + precision, task fingerprint); the skipped samples are the recorded ones;
 5. the task is scored with :func:`mmharness.evaluate.score_task` (seed, bootstrap resamples, CI
-   level of the run), and every recorded metric (value, CI, CI level, stderr) and the counts must
+   level of the run; a task that scores by running model-written code runs its programs again,
+   without the cache: :mod:`mmharness.execution`), and every recorded metric (value, CI, CI level, stderr) and the counts must
    equal the recomputed ones (to 1e-9, relative), and so must the numbers and the layout of each
    recorded table (their text is not compared: it may hold a tool's output with timings). A
    metric or table that scoring gives but the file does not record (added by a later build) is a
