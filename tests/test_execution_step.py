@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mmharness import sandbox
 from mmharness.adapters.text_baselines import script_line
 from mmharness.evaluate import build_task, evaluate, score_task
 from mmharness.execution import run_executions
@@ -150,11 +151,11 @@ def test_score_starts_no_process_and_its_numbers_are_unchanged(tmp_path, monkeyp
         def refuse(*a, **k):
             raise AssertionError("score started a process")
 
-        monkeypatch.setattr(subprocess, "Popen", refuse)
-        try:
+        for probe in (sandbox._bwrap_features, sandbox._unsandboxed_network, sandbox._probe):
+            probe.cache_clear()  # a probe of the sandbox during score would start a process again
+        with pytest.MonkeyPatch.context() as during_score:
+            during_score.setattr(subprocess, "Popen", refuse)
             res = real_score(self, samples, responses, ctx)
-        finally:
-            monkeypatch.undo()
         scored.append(self.name)
         return res
 
@@ -174,6 +175,22 @@ def test_score_starts_no_process_and_its_numbers_are_unchanged(tmp_path, monkeyp
     # the results file re-scores (mmh results verify runs the programs again, without a cache)
     check = verify_results(res.path)
     assert check.ok, check.reason()
+
+    # TableBench Visualization: the gold chart code runs in the execution step, not in score
+    tb_args = {"allow_code_execution": "true", "modes": "text", "render_font": "builtin",
+               "render_preset": "no_random"}
+    tb = build_task("pixelworld_tablebench", tb_args)
+    gold = tmp_path / "tb.jsonl"
+    gold.write_text("".join(script_line(s.id, tb.request(s).reference) + "\n"
+                            for s in tb.load(DataConfig(sample=True)).samples))
+    res = evaluate("scripted", "pixelworld_tablebench", model_args=f"path={gold}", sample=True, use_cache=False,
+                   progress=False, bootstrap=0, task_args=",".join(f"{k}={v}" for k, v in tb_args.items()))
+    t = res.doc["tasks"]["pixelworld_tablebench"]
+    assert scored == ["pixelworld_mbpp", "pixelworld_mbpp", "pixelworld_tablebench"]
+    assert t["metrics"]["score_text"]["value"] == 1.0 and t["executions"] == {"cached": 0, "executed": 2}
+    assert t["tables"]["code_execution"]["statuses"] == {"text": {"ran": 2}}
+    assert [r["metrics"] for r in t["tables"]["per_subset"] if r["subset"] == "Visualization"] == \
+        [{"ecr@1": 1.0, "pass@1": 1.0}]
 
 
 def test_score_without_the_execution_step_is_a_clear_error(tmp_path):

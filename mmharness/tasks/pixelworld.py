@@ -752,16 +752,18 @@ class _CodeExecutingTask(_PixelWorldBase):
         self.allow_code_execution = True
         self.limits = SandboxLimits(timeout_s=float(code_timeout), memory_mb=int(code_memory_mb))
         self.code_workers = self.execution_workers = int(code_workers)
+        # probed once here (it may start bwrap --version), so that score only reads it
+        self._isolation = sandbox_record(self.code_execution)
 
     def config(self) -> dict:
         """Base config plus the code-execution opt-in, the sandbox's isolation and limits."""
         c = super().config()
         c["allow_code_execution"] = True if self.code_execution == "sandboxed" else self.code_execution
-        c["sandbox"] = {**self.limits.as_dict(), **sandbox_record(self.code_execution), "workers": self.code_workers}
+        c["sandbox"] = {**self.limits.as_dict(), **self._isolation, "workers": self.code_workers}
         return c
 
     def _sandbox_info(self) -> dict:
-        rec = sandbox_record(self.code_execution)
+        rec = self._isolation
         return {"limits": self.limits.as_dict(), "network": rec["network"], "isolation": rec["isolation"]}
 
     def _notes(self, scores, by_mode) -> list[str]:

@@ -115,6 +115,8 @@ class PixelWorldTableBench(_PixelWorldBase):
         self.limits = SandboxLimits(timeout_s=runs * self.viz_timeout + 10.0, memory_mb=int(code_memory_mb))
         self.code_workers = self.execution_workers = int(code_workers)
         self.executes = self.allow_code_execution  # the execution step runs the Visualization answers
+        # probed once here (it may start bwrap --version), so that score only reads it
+        self._isolation = sandbox_record(self.code_execution) if self.allow_code_execution else None
 
     def unavailable_subsets(self) -> dict[str, str]:
         """Visualization needs the code-execution opt-in."""
@@ -137,7 +139,7 @@ class PixelWorldTableBench(_PixelWorldBase):
             "chart_types": (f"tablebench_file:{self.chart_types.source}" if self.chart_types
                             else "chart_type column (when present)")}
         if self.allow_code_execution:
-            c["sandbox"] = {**self.limits.as_dict(), **sandbox_record(self.code_execution), "workers": self.code_workers,
+            c["sandbox"] = {**self.limits.as_dict(), **self._isolation, "workers": self.code_workers,
                             "preloaded": "numpy, pandas, matplotlib (Agg backend)"}
         return c
 
@@ -235,7 +237,7 @@ class PixelWorldTableBench(_PixelWorldBase):
         return {"visualization": table}
 
     def _sandbox_info(self) -> dict:
-        rec = sandbox_record(self.code_execution)
+        rec = self._isolation
         return {"limits": self.limits.as_dict(), "network": rec["network"], "isolation": rec["isolation"],
                 "time_limit_s_per_execution": self.viz_timeout}
 
