@@ -23,9 +23,10 @@ number of workers or on timing (beyond what a program's own timeout does).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .sandbox import ExecResult, Program
 
@@ -52,7 +53,7 @@ class Executions:
         return {"cached": self.cached, "executed": self.executed}
 
 
-def plan(task: "Task", samples: Sequence["Sample"], responses: Sequence[Any]) -> list[tuple[str, str, Program]]:
+def plan(task: Task, samples: Sequence[Sample], responses: Sequence[Any]) -> list[tuple[str, str, Program]]:
     """(sample id, program name, program) of every program the task wants run for these answered
     samples (responses aligned with samples; None = not answered, nothing to run), in sample order."""
     if len(samples) != len(responses):
@@ -70,7 +71,7 @@ def plan(task: "Task", samples: Sequence["Sample"], responses: Sequence[Any]) ->
     return out
 
 
-def run_executions(task: "Task", samples: Sequence["Sample"], responses: Sequence[Any], store: Any = None,
+def run_executions(task: Task, samples: Sequence[Sample], responses: Sequence[Any], store: Any = None,
                    task_key: str = "", *, progress: bool = False) -> Executions:
     """Run (or take from ``store``) every program of :func:`plan`; see the module docstring.
 

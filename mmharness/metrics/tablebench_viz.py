@@ -28,7 +28,7 @@ sandbox guard (no network, no subprocesses, file removal and a few ``os`` calls 
 answers fail that depend on those. Answer code cannot replace the evaluator's own functions
 (PixelWorld runs it in the evaluator module's globals).
 
-:func:`build_program` returns the program text for :func:`mmharness.sandbox.run_many`;
+:func:`build_program` returns the program text for a :class:`mmharness.sandbox.Program`;
 :data:`SANDBOX_SETUP` (its ``setup``) imports numpy, pandas and matplotlib (backend ``Agg``) before
 the sandbox guard and registers :mod:`mmharness.metrics.tablebench_chart` as ``chat_metric_utils``
 and :mod:`mmharness.sandbox_chart_child` as ``mmh_chart_child``. The program leaves its verdict in
