@@ -381,6 +381,19 @@ class Task:
                 return m
         raise KeyError(name)
 
+    #: the resampling unit when a task's samples are several views of one item (a
+    #: :class:`mmharness.metrics.declare.Unit`): declared metrics then read one row per unit (columns
+    #: ``field@view``) and ``mmh compare`` pairs the runs unit by unit; None = one sample, one unit
+    resample_unit: ClassVar[Any] = None
+
+    def declared_metrics(self) -> tuple:
+        """The metrics this task (as configured) declares from per-sample quantities: a tuple of
+        :class:`mmharness.metrics.declare.Declared` (spec + aggregate; build it with
+        :func:`~mmharness.metrics.declare.declare`). ``score`` computes them with
+        :func:`~mmharness.metrics.declare.score_declared`; ``mmh compare`` recomputes them from the
+        per-sample logs for paired intervals, with no task-specific code. Default: none."""
+        return ()
+
     # ---------------------------------------------------------------- the three steps
     def load(self, data: DataConfig) -> TaskData:
         """Read sample records from the official release format (or the bundled sample)."""

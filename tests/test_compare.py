@@ -196,3 +196,24 @@ def test_cli_json_and_errors(runs, tmp_path):
     assert r.exit_code == 2 and "not valid JSON" in r.stderr
     with pytest.raises(LeaderboardError, match="--bootstrap"):
         compare_runs(runs["oracle"], runs["random"], resamples=0)
+
+
+def test_pixelworld_items_are_the_resampling_unit(tmp_path):
+    """PixelWorld declares items as its resampling unit (one sample per item and mode): compare
+    pivots each log to one row per item and pairs the runs item by item, for the official score of
+    each mode and the paired text-vs-image delta."""
+    common = dict(sample=True, use_cache=False, output=tmp_path, bootstrap=200, progress=False, log_samples=True)
+    a = evaluate(AnswerA(), "pixelworld_mmlu_pro", **common)
+    b = evaluate("oracle", "pixelworld_mmlu_pro", **common)
+    doc_a = load_results(a.path)["tasks"]["pixelworld_mmlu_pro"]
+    n_items = len({r["scores"]["item"] for r in _log(a.path, "pixelworld_mmlu_pro")})
+    assert doc_a["n_samples"] == 2 * n_items  # text and img
+    assert doc_a["metrics"]["score_text"]["ci"] is not None  # the declaration's interval of the official value
+    t = _task(compare_runs(a.path, b.path, resamples=200), "pixelworld_mmlu_pro")
+    assert t["paired"] and t["n_paired"] == n_items
+    for name in ("score_text", "score_img", "delta_img_minus_text", "unparsed_rate_text"):
+        m = _metric(t, name)
+        assert m["paired_ci"], (name, m["why_no_ci"])
+    m = _metric(t, "score_text")
+    assert m["delta"] == pytest.approx(1.0 - doc_a["metrics"]["score_text"]["value"])
+    assert m["ci"][0] <= m["delta"] <= m["ci"][1]

@@ -123,7 +123,8 @@ def compare_runs(a_path: str | Path, b_path: str | Path, *, resamples: int = 100
                     f"{side}: {w}" for side, w in (("A", why_a), ("B", why_b)) if w)
         if why_task is None:
             sa, sb = _scored(rows_a), _scored(rows_b)
-            (dec_a, cols_a, why_a), (dec_b, cols_b, why_b) = (_recomputable(t, da, ta, sa), _recomputable(t, db, tb, sb))
+            (dec_a, cols_a, keys_a, why_a), (dec_b, cols_b, keys_b, why_b) = (
+                _recomputable(t, da, ta, sa), _recomputable(t, db, tb, sb))
             for m in metrics:
                 if m not in dec_a or m not in dec_b:
                     why_metric[m] = "; ".join(dict.fromkeys(
@@ -141,12 +142,18 @@ def compare_runs(a_path: str | Path, b_path: str | Path, *, resamples: int = 100
             elif not ids:
                 why_task = "no sample was scored in both runs"
             else:
-                n_paired = len(ids)
                 if len(ids) < max(len(sa), len(sb)):
                     notes.append(f"paired on the {len(ids)} samples scored in both runs (A scored {len(sa)}, "
                                  f"B {len(sb)}); the CI is of the delta on those samples")
-                pair_a = np.asarray([ia[i] for i in ids], dtype=np.int64)
-                pair_b = np.asarray([ib[i] for i in ids], dtype=np.int64)
+                # the resampling units: samples, or the task's units (items of several samples each)
+                ka = {k: i for i, k in enumerate(keys_a)}
+                kb = {k: i for i, k in enumerate(keys_b)}
+                common = [k for k in ka if k in kb]
+                n_paired = len(common)
+                pair_a = np.asarray([ka[k] for k in common], dtype=np.int64)
+                pair_b = np.asarray([kb[k] for k in common], dtype=np.int64)
+                if not common:
+                    why_task = "no resampling unit was scored in both runs"
                 usable = [m for m in metrics if m not in why_metric]
                 cis = paired_intervals([dec_a[m] for m in usable], cols_a, pair_a, [dec_b[m] for m in usable],
                                        cols_b, pair_b, resamples=resamples, seed=seed, level=level)
@@ -172,26 +179,39 @@ def compare_runs(a_path: str | Path, b_path: str | Path, *, resamples: int = 100
     return report
 
 
-def _recomputable(task: str, doc: dict, task_doc: dict, rows: list[dict]) -> tuple[dict, dict, dict[str, str]]:
+def _recomputable(task: str, doc: dict, task_doc: dict, rows: list[dict]
+                  ) -> tuple[dict, dict, list[str], dict[str, str]]:
     """The metrics of one run that its task's declarations recompute from the per-sample log:
-    ``(name -> Declared, columns, name -> why not)``. The task is rebuilt from the run's recorded
-    options (``config.task_args``), so its declarations are those the run scored with; each is
-    checked to reproduce the recorded value on the identity resample."""
+    ``(name -> Declared, columns, the key of each column row, name -> why not)``. The task is
+    rebuilt from the run's recorded options (``config.task_args``), so its declarations are those
+    the run scored with; each is checked to reproduce the recorded value on the identity resample.
+    A task with a ``resample_unit`` gets one column row per unit (:func:`~mmharness.metrics.declare.pivot_rows`),
+    keyed by the unit; otherwise one per sample, keyed by sample id."""
     from ..evaluate import build_task
-    from ..metrics.declare import columns_from_log, verified
+    from ..metrics.declare import columns_from_log, pivot_rows, verified
 
     try:
-        decls = build_task(task, doc["config"].get("task_args") or {}).declared_metrics()
+        t = build_task(task, doc["config"].get("task_args") or {})
+        decls = t.declared_metrics()
     except Exception as e:  # noqa: BLE001 - an unknown (plugin) task or options this version refuses
         why = f"cannot rebuild task {task!r} from the recorded options ({e}); pass --include for a plugin task"
-        return {}, {}, {m: why for m in task_doc["metrics"]}
+        return {}, {}, [r["id"] for r in rows], {m: why for m in task_doc["metrics"]}
     declared = {d.name for d in decls}
-    cols, missing = columns_from_log(decls, rows)
+    unit = getattr(t, "resample_unit", None)
+    if unit is not None:
+        keys, cols, pivot_why = pivot_rows([dict(r.get("scores") or {}, id=r.get("id")) for r in rows], unit)
+        needed = {c for d in decls for c in d.aggregate.needs}
+        missing = {c: pivot_why.get("*", f"the per-sample log gives no column {c!r}") for c in needed if c not in cols}
+        if not keys:
+            keys = [r["id"] for r in rows]
+    else:
+        keys = [r["id"] for r in rows]
+        cols, missing = columns_from_log(decls, rows)
     ok, why = verified(decls, cols, task_doc["metrics"], missing)
     for m in task_doc["metrics"]:
         if m not in declared:
             why[m] = f"task {task!r} does not declare {m!r} from per-sample quantities (Task.declared_metrics)"
-    return {d.name: d for d in ok}, cols, why
+    return {d.name: d for d in ok}, cols, keys, why
 
 
 def _verdict(ci, higher_is_better: bool) -> str:

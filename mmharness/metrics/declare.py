@@ -128,6 +128,19 @@ def mean(column: str) -> Aggregate:
     return Aggregate((column,), lambda res: _float(res, column).mean(axis=1), f"mean of {column}")
 
 
+@register_aggregation("mean_finite")
+def mean_finite(column: str) -> Aggregate:
+    """The mean of a numeric column over its finite entries (NaN marks a row without the quantity,
+    e.g. a unit without that view)."""
+
+    def fn(res: Resample) -> np.ndarray:
+        v = _float(res, column)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.nansum(v, axis=1) / np.isfinite(v).sum(axis=1)
+
+    return Aggregate((column,), fn, f"mean of the finite {column}")
+
+
 @register_aggregation("mean_where")
 def mean_where(column: str, where: str, equals: Any = True) -> Aggregate:
     """The mean of ``column`` over the samples whose ``where`` column equals ``equals`` (NaN in a
@@ -221,10 +234,14 @@ def interval_and_stderr(dist: np.ndarray, level: float) -> tuple[tuple[float, fl
     return ci, (float(np.std(fin, ddof=1)) if fin.size > 1 else None)
 
 
-def score_declared(decls: Sequence[Declared], columns: Columns, ctx: ScoreContext) -> DeclaredScores:
+def score_declared(decls: Sequence[Declared], columns: Columns, ctx: ScoreContext,
+                   values: Mapping[str, float] | None = None) -> DeclaredScores:
     """Value, CI and standard error of every declared metric on ``columns`` (one row per scored
-    sample), by the rule in the module docstring. ``ctx`` gives the seed, the number of resamples
-    (0: no CI, no standard error) and the CI level."""
+    sample, or per :class:`Unit`), by the rule in the module docstring. ``ctx`` gives the seed, the
+    number of resamples (0: no CI, no standard error) and the CI level. ``values``: the value of a
+    metric whose official computation is not its aggregate (PixelWorld's official pipeline); the
+    aggregate then gives the interval, and must reproduce that value on the identity resample
+    (relative tolerance 1e-7), else the metric gets no interval."""
     out = DeclaredScores()
     if not decls:
         return out
@@ -240,12 +257,88 @@ def score_declared(decls: Sequence[Declared], columns: Columns, ctx: ScoreContex
                 if ctx.bootstrap_resamples > 0 else None)
     for j, d in enumerate(decls):
         v = float(point[j])
+        given = (values or {}).get(d.name)
+        agrees = True
+        if given is not None:
+            agrees = math.isfinite(v) and abs(v - given) <= 1e-9 + 1e-7 * abs(given)
+            v = float(given)
         if not math.isfinite(v):
             out.undefined.append(d.name)
             continue
-        ci, se = interval_and_stderr(dist[:, j], ctx.ci_level) if dist is not None else (None, None)
+        ci, se = interval_and_stderr(dist[:, j], ctx.ci_level) if dist is not None and agrees else (None, None)
         out.values[d.name] = MetricValue(v, ci=ci, ci_level=ctx.ci_level if ci is not None else None, stderr=se)
     return out
+
+
+def signed_macro_means(terms: Sequence[tuple[str, float]], by: str, order: Sequence[str] = ()) -> Aggregate:
+    """sum_j sign_j * (mean over the groups of ``by`` of the mean of column_j within the group),
+    over the rows where every term's column is finite (a paired difference when two terms have
+    signs +1 and -1: the same rows enter both). Groups follow ``order``, then any others sorted;
+    a group without a row in a resample is left out of that resample's mean."""
+    cols = tuple(c for c, _ in terms)
+
+    def fn(res: Resample) -> np.ndarray:
+        def setup(r: Resample):
+            keys = [str(v) for v in r.full(by).tolist()]
+            present = set(keys)
+            groups = [g for g in order if g in present] + sorted(present - set(order))
+            pos = {g: j for j, g in enumerate(groups)}
+            return np.asarray([pos[k] for k in keys], dtype=np.int64), len(groups)
+
+        code, k = res.shared(("signed_macro_groups", by, tuple(order)), setup)
+        vals = [np.asarray(res.full(c), dtype=np.float64) for c in cols]
+        ok = np.logical_and.reduce([np.isfinite(v) for v in vals])
+        offs = (np.arange(res.r)[:, None] * k + code[res.idx]).reshape(-1)
+        w = ok[res.idx].reshape(-1).astype(np.float64)
+        cnt = np.bincount(offs, weights=w, minlength=res.r * k).reshape(res.r, k)
+        total = np.zeros(res.r)
+        for (_, sign), v in zip(terms, vals):
+            sums = np.bincount(offs, weights=np.where(ok, v, 0.0)[res.idx].reshape(-1),
+                               minlength=res.r * k).reshape(res.r, k)
+            with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                total = total + sign * np.nanmean(np.where(cnt > 0, sums / cnt, np.nan), axis=1)
+        return total
+
+    desc = " ".join(f"{'+' if sg > 0 else '-'} mean over {by} of {c}" for c, sg in terms).lstrip("+ ")
+    return Aggregate(cols + (by,), fn, desc)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """The resampling unit of a task whose samples are several views of one item (PixelWorld: one
+    sample per item and input mode; SNARE yes/no: one per item and option). Per-sample rows are
+    grouped by their ``key`` field (one row per unit, in sorted key order); each field of
+    ``spread_fields`` becomes one column per value of the ``spread`` field (``score@text``,
+    ``score@img``; NaN where a unit lacks that view), and each of ``shared_fields`` (the same in every
+    view, e.g. the sub-task) is taken from the unit's first row."""
+
+    key: str
+    spread: str
+    spread_fields: tuple[str, ...] = ()
+    shared_fields: tuple[str, ...] = ()
+
+
+def pivot_rows(rows: Sequence[Mapping[str, Any]], unit: Unit) -> tuple[list[str], dict[str, np.ndarray], dict[str, str]]:
+    """Per-sample rows (flat dicts: a sample log row's ``scores``, or the task's own per-sample
+    records) as one row per unit: ``(unit keys, columns, why a column is missing)``."""
+    by_key: dict[str, dict[str, Mapping[str, Any]]] = {}
+    why: dict[str, str] = {}
+    for r in rows:
+        if unit.key not in r or unit.spread not in r:
+            why["*"] = f"a per-sample row has no {unit.key!r}/{unit.spread!r} field (sample {r.get('id')})"
+            return [], {}, why
+        by_key.setdefault(str(r[unit.key]), {})[str(r[unit.spread])] = r
+    keys = sorted(by_key)
+    views = sorted({v for d in by_key.values() for v in d})
+    cols: dict[str, np.ndarray] = {}
+    for f in unit.spread_fields:
+        for v in views:
+            cols[f"{f}@{v}"] = np.asarray([np.nan if (x := by_key[k].get(v, {}).get(f)) is None else float(x)
+                                           for k in keys], dtype=np.float64)
+    for f in unit.shared_fields:
+        cols[f] = np.asarray([str(next(iter(by_key[k].values())).get(f)) for k in keys])
+    return keys, cols, why
 
 
 def columns_from_log(decls: Sequence[Declared], rows: Sequence[dict]) -> tuple[dict[str, np.ndarray], dict[str, str]]:

@@ -56,7 +56,7 @@ from typing import Any, ClassVar, Literal, Mapping, Sequence
 import numpy as np
 
 from ..loaders.pixelworld import MAX_IMAGES, PixelWorldImages, find_pixelworld, open_pixelworld
-from ..metrics.bootstrap import bootstrap_samples, percentile_interval
+from ..metrics.declare import Declared, Unit, declare, mean_finite, pivot_rows, score_declared, signed_macro_means
 from ..metrics.degeneracy import check_generate
 from ..metrics.pixelworld_scoring import (
     FALLBACKS,
@@ -453,6 +453,28 @@ class _PixelWorldBase(Task):
         """Extra result tables from the execution entries of each mode (default: none)."""
         return {}
 
+    #: items are the resampling unit: one row per item, one column per input mode (``score@img``)
+    resample_unit: ClassVar[Unit] = Unit(key="item", spread="mode", spread_fields=("score", "unparsed"),
+                                          shared_fields=("subset",))
+
+    def declared_metrics(self) -> tuple[Declared, ...]:
+        """Per mode: ``unparsed_rate_<mode>`` (mean of the item's ``unparsed``); where the protocol's
+        score decomposes into item scores, ``score_<mode>`` (mean over sub-tasks of the mean item
+        ``score``: the official value, which the aggregate reproduces) and ``delta_<mode>_minus_text``
+        (the same, paired over the items answered in both modes)."""
+        aggs = {}
+        order = list(self.protocol_obj.subsets)
+        if self.protocol_obj.decomposable:
+            for m in self.modes:
+                aggs[f"score_{m}"] = signed_macro_means([(f"score@{m}", 1.0)], "subset", order)
+            for pm in PIXEL_MODES:
+                if pm in self.modes and "text" in self.modes:
+                    aggs[f"delta_{pm}_minus_text"] = signed_macro_means(
+                        [(f"score@{pm}", 1.0), ("score@text", -1.0)], "subset", order)
+        for m in self.modes:
+            aggs[f"unparsed_rate_{m}"] = mean_finite(f"unparsed@{m}")
+        return declare(self.metric_specs, **aggs)
+
     def score(self, samples: Sequence[Sample], responses: Sequence[Any], ctx: ScoreContext) -> TaskResult:
         """Parse, score per sub-task and mode, aggregate, compare modes (see the module docstring)."""
         if len(samples) != len(responses):
@@ -524,30 +546,6 @@ class _PixelWorldBase(Task):
             unparsed_rate = sum(1 for *_, u in rows if u) / len(rows)
             metrics[f"unparsed_rate_{mode}"] = MetricValue(unparsed_rate)
 
-        item_subset = {s.meta["item"]: s.meta["subset"] for rows in by_mode.values() for s, *_ in rows}
-        for mode, value in scores.items():
-            ci = se = None
-            if proto.decomposable and ctx.bootstrap_resamples > 0:
-                ci, se = _bootstrap_mean_of_subsets([per_item_scores[mode]], item_subset, subset_order, ctx, sign=(1,))
-            metrics[f"score_{mode}"] = MetricValue(float(value), ci=ci, ci_level=ctx.ci_level if ci else None, stderr=se)
-            if isinstance(proto, MathVerse):
-                vals = list(strict_scores[mode].values())
-                metrics[f"score_strict_{mode}"] = MetricValue(float(np.mean(vals)))
-        for pm in PIXEL_MODES:
-            if "text" not in scores or pm not in scores:
-                continue
-            ci = se = None
-            if proto.decomposable and ctx.bootstrap_resamples > 0:
-                paired = sorted(set(per_item_scores["text"]) & set(per_item_scores[pm]))
-                if paired:
-                    ci, se = _bootstrap_mean_of_subsets(
-                        [{k: per_item_scores[pm][k] for k in paired}, {k: per_item_scores["text"][k] for k in paired}],
-                        item_subset, subset_order, ctx, sign=(1, -1))
-            metrics[f"delta_{pm}_minus_text"] = MetricValue(float(scores[pm] - scores["text"]), ci=ci,
-                                                            ci_level=ctx.ci_level if ci else None, stderr=se)
-        ordered = [f"score_{m}" for m in MODES] + [f"score_strict_{m}" for m in MODES] + \
-            [f"delta_{m}_minus_text" for m in PIXEL_MODES] + [f"unparsed_rate_{m}" for m in MODES]
-        metrics = {k: metrics[k] for k in ordered if k in metrics}
         per_sample = []
         for mode, rows in by_mode.items():
             for s, it, p, unp in rows:
@@ -560,6 +558,23 @@ class _PixelWorldBase(Task):
                 per_sample.append(row)
         order = {s.id: k for k, s in enumerate(samples)}
         per_sample.sort(key=lambda r: order[r["id"]])
+
+        # the official values; the declared aggregates (over items) give their intervals
+        official = {f"score_{m}": float(v) for m, v in scores.items()}
+        official.update({f"delta_{pm}_minus_text": float(scores[pm] - scores["text"])
+                         for pm in PIXEL_MODES if "text" in scores and pm in scores})
+        _, item_columns, _ = pivot_rows(per_sample, self.resample_unit)
+        declared = score_declared(self.declared_metrics(), item_columns, ctx, values=official).values
+        metrics.update(declared)
+        for name, v in official.items():
+            metrics.setdefault(name, MetricValue(v))  # not decomposable into item scores: no interval
+        for mode in scores:
+            if isinstance(proto, MathVerse):
+                vals = list(strict_scores[mode].values())
+                metrics[f"score_strict_{mode}"] = MetricValue(float(np.mean(vals)))
+        ordered = [f"score_{m}" for m in MODES] + [f"score_strict_{m}" for m in MODES] + \
+            [f"delta_{m}_minus_text" for m in PIXEL_MODES] + [f"unparsed_rate_{m}" for m in MODES]
+        metrics = {k: metrics[k] for k in ordered if k in metrics}
         return TaskResult(metrics=metrics, per_sample=per_sample,
                           tables={**self._tables(scores, tables_subsets, by_mode, exec_info),
                                   **self.extra_tables(executions)},
@@ -621,35 +636,6 @@ class _PixelWorldBase(Task):
             notes.append(f"Prompt templates found in the data: {sorted(templates)}; the repository's run script "
                          f"uses '{official}' for this dataset.")
         return notes
-
-
-def _bootstrap_mean_of_subsets(score_maps: list[dict[str, float]], item_subset: dict[str, str],
-                               subset_order: list[str], ctx: ScoreContext, sign: tuple[int, ...]):
-    """Percentile CI and SE of sum_j sign_j * (mean over sub-tasks of the mean item score of map j),
-    resampling items (the same items for every map: a paired bootstrap)."""
-    keys = sorted(score_maps[0])
-    if len(keys) < 2:
-        return None, None
-    subs = [s for s in subset_order if any(item_subset[k] == s for k in keys)]
-    sub_idx = np.asarray([subs.index(item_subset[k]) for k in keys], dtype=np.int64)
-    vals = np.stack([np.asarray([m[k] for k in keys], dtype=np.float64) for m in score_maps])
-    n_sub = len(subs)
-
-    def stat(idx: np.ndarray) -> np.ndarray:
-        r = idx.shape[0]
-        offs = (np.arange(r)[:, None] * n_sub + sub_idx[idx]).reshape(-1)
-        cnt = np.bincount(offs, minlength=r * n_sub).reshape(r, n_sub).astype(np.float64)
-        total = np.zeros(r)
-        for j, sg in enumerate(sign):
-            sums = np.bincount(offs, weights=vals[j][idx].reshape(-1), minlength=r * n_sub).reshape(r, n_sub)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                total = total + sg * np.nanmean(np.where(cnt > 0, sums / cnt, np.nan), axis=1)
-        return total
-
-    dist = bootstrap_samples(stat, len(keys), resamples=ctx.bootstrap_resamples, seed=ctx.seed)
-    ci = percentile_interval(dist, ctx.ci_level)
-    fin = dist[np.isfinite(dist)]
-    return ci, (float(np.std(fin, ddof=1)) if fin.size > 1 else None)
 
 
 # --------------------------------------------------------------------------- MBPP (code execution)
