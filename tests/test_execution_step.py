@@ -90,6 +90,7 @@ KILLER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_run_killed_during_the_executions_reruns_only_the_programs_left(tmp_path, monkeypatch):
     answers = _answers(tmp_path, wrong={"MBPP_sanitized_1|text"})
     cache = tmp_path / "cache"
