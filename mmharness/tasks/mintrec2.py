@@ -39,7 +39,7 @@ import numpy as np
 from ..loaders import mintrec2 as mr
 from ..loaders.audio import AudioFile
 from ..loaders.video import VideoFileUniform
-from ..metrics.bootstrap import bootstrap_ci
+from ..metrics.declare import declare, mean, score_declared
 from ..metrics.degeneracy import check_classify, check_generate
 from ..metrics.open_set import (
     CM_LABEL_MODES,
@@ -498,10 +498,9 @@ class MIntRec2(Task):
             for k in ("acc", "weighted_f1", "weighted_prec", "rec", "f1", "prec"):
                 metrics[k] = MetricValue(ism[k])
             correct = (gold[is_rows] == pred_is[is_rows]).astype(np.float64)
-            if ctx.bootstrap_resamples > 0 and correct.size > 1:
-                ci = bootstrap_ci(lambda idx: correct[idx].mean(axis=1), correct.size,
-                                  resamples=ctx.bootstrap_resamples, seed=ctx.seed, level=ctx.ci_level)
-                metrics["acc"] = MetricValue(ism["acc"], ci=ci, ci_level=ctx.ci_level)
+            if correct.size > 1:  # the official accuracy; its interval by the one rule (metrics.declare)
+                metrics.update(score_declared(declare(self.metric_specs, acc=mean("correct")), {"correct": correct},
+                                              ctx, values={"acc": float(ism["acc"])}).values)
             from sklearn.metrics import f1_score
 
             present = sorted(set(gold[is_rows].tolist()))

@@ -50,7 +50,7 @@ from ..loaders.video import (
     ava_frame_time,
     ava_keyframe_index,
 )
-from ..metrics.bootstrap import bootstrap_ci
+from ..metrics.declare import declare, mean, score_declared
 from ..metrics.degeneracy import check_classify
 from ..metrics.multilabel import box_iou, iou_gate, multilabel_scores, subset_accuracy
 from ..registry import did_you_mean, register_task
@@ -410,15 +410,14 @@ class RefAva(Task):
             notes.append(f"The official files of this split disagree in key order at {self._mismatches} "
                          "position(s); joined on keys (the official loader would mis-pair them).")
         metrics = {m: MetricValue(value=float(v)) for m, v in point.items() if np.isfinite(v)}
-        if n_boxes and ctx.bootstrap_resamples > 0 and n > 1:
-            ci = bootstrap_ci(lambda idx: inst_iou[idx].mean(axis=1), n, resamples=ctx.bootstrap_resamples,
-                              seed=ctx.seed, level=ctx.ci_level)
-            metrics["miou"] = MetricValue(point["miou"], ci=ci, ci_level=ctx.ci_level)
-        if ctx.bootstrap_resamples > 0 and n > 1:
-            exact = np.all((S > 0) == (Y == 1), axis=1).astype(np.float64)
-            ci = bootstrap_ci(lambda idx: exact[idx].mean(axis=1), n, resamples=ctx.bootstrap_resamples,
-                              seed=ctx.seed, level=ctx.ci_level)
-            metrics["subset_acc"] = MetricValue(point["subset_acc"], ci=ci, ci_level=ctx.ci_level)
+        if n > 1:  # the per-instance means get intervals by the one rule (metrics.declare)
+            columns = {"exact": np.all((S > 0) == (Y == 1), axis=1).astype(np.float64)}
+            aggs = {"subset_acc": mean("exact")}
+            if n_boxes:
+                columns["iou"], aggs["miou"] = inst_iou, mean("iou")
+            official = {m: float(point[m]) for m in aggs if np.isfinite(point[m])}
+            metrics.update(score_declared(declare(self.metric_specs, **{m: aggs[m] for m in official}), columns,
+                                          ctx, values=official).values)
         notes.append("No confidence intervals for the ranking metrics (mAP, AUROC).")
         tables = {
             "per_class": [{"ava_id": int(c) + 1, "action": ra.AVA_ACTIONS[c], "label_type": ra.label_type(int(c) + 1),
