@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from .normalize import (
     AVERAGE_RULE,
@@ -131,10 +131,20 @@ class BuildOptions:
 # --------------------------------------------------------------------------- rows
 
 
-def row_key(doc: dict) -> tuple:
+class RowKey(NamedTuple):
+    """Identity of a leaderboard row (a plain tuple too): see ``RULES["rows"]``."""
+
+    adapter: str
+    fingerprint: str
+    precision: str
+    data: str
+    limit: int | None
+
+
+def row_key(doc: dict) -> RowKey:
     """Identity of a leaderboard row: adapter, fingerprint, precision, data kind, limit."""
     m, c = doc["model"], doc["config"]
-    return (m["adapter"], m["fingerprint"], c["precision"], c["data"], c["limit"])
+    return RowKey(m["adapter"], m["fingerprint"], c["precision"], c["data"], c["limit"])
 
 
 def row_id(key: tuple) -> str:
@@ -163,6 +173,58 @@ def row_flags(key: tuple) -> list[str]:
     if precision != "fp32":
         flags.append(precision)
     return flags
+
+
+@dataclass
+class Row:
+    """One model entry while the leaderboard is built: its runs per task (newest first), its
+    label, whether it is ranked, and (filled step by step) its cells, averages and overall rank.
+    :meth:`as_model` is its entry in the leaderboard's ``models``."""
+
+    key: RowKey
+    runs: dict[str, list[Run]]
+    label: str
+    args: dict
+    ranked: bool
+    excluded_reason: str | None
+    flags: list[str] = field(init=False)
+    cells: dict[str, dict] = field(default_factory=dict)
+    family_averages: dict[str, dict] = field(default_factory=dict)
+    degenerate_tasks: list[str] = field(default_factory=list)
+    average_score: float | None = None
+    average_score_n: int = 0
+    average_rank: float | None = None
+    average_rank_n: int = 0
+    n_tasks: int = 0
+    complete: bool = False
+    missing: list[str] = field(default_factory=list)
+    overall_rank: int | None = None
+
+    def __post_init__(self) -> None:
+        self.flags = row_flags(self.key)
+
+    @property
+    def id(self) -> str:
+        return row_id(self.key)
+
+    def newest(self, task: str) -> Run | None:
+        """The run whose numbers the row shows for ``task`` (None: the row has no result for it)."""
+        lst = self.runs.get(task)
+        return lst[0] if lst else None
+
+    def as_model(self) -> dict:
+        """The row as the leaderboard schema's model entry."""
+        k = self.key
+        return {
+            "id": self.id, "label": self.label, "adapter": k.adapter, "args": self.args,
+            "fingerprint": k.fingerprint, "precision": k.precision, "data": k.data, "limit": k.limit,
+            "flags": self.flags, "ranked": self.ranked, "excluded_reason": self.excluded_reason,
+            "overall_rank": self.overall_rank, "average_score": self.average_score,
+            "average_score_n": self.average_score_n, "average_rank": self.average_rank,
+            "average_rank_n": self.average_rank_n, "family_averages": self.family_averages,
+            "n_tasks": self.n_tasks, "complete": self.complete, "missing": self.missing,
+            "degenerate_tasks": self.degenerate_tasks, "cells": self.cells,
+        }
 
 
 # --------------------------------------------------------------------------- helpers
@@ -273,32 +335,23 @@ def _same_meta(a: dict, b: dict) -> bool:
     return all(a.get(k) == b.get(k) for k in keys)
 
 
-# --------------------------------------------------------------------------- build
+def _newest_first(runs: Iterable[Run]) -> list[Run]:
+    return sorted(runs, key=lambda r: (r.created, r.path), reverse=True)
 
 
-def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None = None) -> dict:
-    """Read the results files under ``paths`` and return the leaderboard document (validated
-    against the shipped leaderboard schema). Raises :class:`LeaderboardError` when nothing usable
-    was found, when ``--tasks``/``metrics`` name something absent, or (``strict``) on any problem."""
-    from .. import __version__
-    from ..results import git_info
-    from .io import validate_leaderboard
+# --------------------------------------------------------------------------- build steps
 
-    opts = options or BuildOptions()
-    runs, problems = read_sources(paths)
-    if opts.verify:
-        runs = _verified(runs, problems)
-    registered = _registered_tasks(opts.includes)
 
-    # ---- cells: (row, task) -> runs, newest first
-    groups: dict[tuple, dict[str, list[Run]]] = {}
+def _group_runs(runs: list[Run], problems: list[Problem]) -> dict[RowKey, dict[str, list[Run]]]:
+    """Row key -> task -> runs, newest first; a cell with several runs adds a ``duplicate`` warning."""
+    groups: dict[RowKey, dict[str, list[Run]]] = {}
     for r in runs:
         k = row_key(r.doc)
         for task in r.doc["tasks"]:
             groups.setdefault(k, {}).setdefault(task, []).append(r)
     for k, per in groups.items():
         for task, lst in per.items():
-            lst.sort(key=lambda r: (r.created, r.path), reverse=True)
+            lst[:] = _newest_first(lst)
             if len(lst) > 1:
                 same_run = len({r.doc["run_id"] for r in lst}) < len(lst)
                 others = ", ".join(f"{r.path} ({r.doc['created']})" for r in lst[1:])
@@ -308,217 +361,237 @@ def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None 
                     f"{' (the same run copied into several files)' if same_run else ''}: using the newest, "
                     f"{lst[0].path} ({lst[0].doc['created']}); superseded: {others}. Remove the ones you do "
                     f"not want, or keep them apart in separate builds.", lst[0].path, task, row_id(k)))
+    return groups
 
-    columns_seen = sorted({t for per in groups.values() for t in per})
-    if not runs:
-        detail = "; ".join(p.message for p in problems) or "no path given"
-        raise LeaderboardError(f"no usable results file: {detail}")
 
-    unknown_metric = sorted(set(opts.metrics) - set(columns_seen))
-    if unknown_metric:
-        raise LeaderboardError(f"--metric names task(s) {unknown_metric} that no results file has; "
-                               f"tasks in the results: {', '.join(columns_seen)}")
+def _unranked_reasons(key: RowKey, opts: BuildOptions) -> list[str]:
+    """Why a row is left out of the rankings (sample data, a sample limit), unless opts rank it."""
+    reasons = []
+    if key.data == "sample" and not opts.include_samples:
+        reasons.append("bundled sample data (not comparable to published numbers; --include-samples ranks it)")
+    if key.limit and not opts.include_limited:
+        reasons.append(f"limited to the first {key.limit} samples per task (--include-limited ranks it)")
+    return reasons
 
-    # ---- rows
+
+def _make_rows(groups: dict[RowKey, dict[str, list[Run]]], opts: BuildOptions) -> list[Row]:
+    """One :class:`Row` per key, labelled by its newest run's model name (made distinct)."""
     rows = []
     for k, per in groups.items():
-        newest = max((lst[0] for lst in per.values()), key=lambda r: (r.created, r.path))
-        _, _, _, data, limit = k
-        reasons = []
-        if data == "sample" and not opts.include_samples:
-            reasons.append("bundled sample data (not comparable to published numbers; --include-samples ranks it)")
-        if limit and not opts.include_limited:
-            reasons.append(f"limited to the first {limit} samples per task (--include-limited ranks it)")
-        m = newest.doc["model"]
-        rows.append({"key": k, "per": per, "id": row_id(k), "label": model_name(newest.doc),
-                     "adapter": m["adapter"], "args": dict(m["args"]), "fingerprint": m["fingerprint"],
-                     "precision": k[2], "data": data, "limit": limit, "flags": row_flags(k),
-                     "ranked": not reasons, "excluded_reason": "; ".join(reasons) or None})
-    labels = distinct_labels([(r["label"], r["label"] + str(r["flags"]), r["args"], r["fingerprint"]) for r in rows])
+        newest = _newest_first(lst[0] for lst in per.values())[0]
+        reasons = _unranked_reasons(k, opts)
+        rows.append(Row(key=k, runs=per, label=model_name(newest.doc), args=dict(newest.doc["model"]["args"]),
+                        ranked=not reasons, excluded_reason="; ".join(reasons) or None))
+    labels = distinct_labels([(r.label, r.label + str(r.flags), r.args, r.key.fingerprint) for r in rows])
     for r, label in zip(rows, labels):
-        r["label"] = label
+        r.label = label
+    return rows
 
-    # ---- columns and task set
-    ranked_tasks = sorted({t for r in rows if r["ranked"] for t in r["per"]})
-    if opts.tasks:
-        task_set = _expand_task_set(opts.tasks, columns_seen)
-    else:
-        task_set = ranked_tasks or columns_seen
-    columns = task_set + [t for t in columns_seen if t not in task_set]
 
-    # ---- per task: metric, metadata, normalisation, checks
+def _task_columns(rows: list[Row], opts: BuildOptions, columns_seen: list[str]) -> tuple[list[str], list[str]]:
+    """(task set of the averages, every column: the task set first)."""
+    ranked_tasks = sorted({t for r in rows if r.ranked for t in r.runs})
+    task_set = _expand_task_set(opts.tasks, columns_seen) if opts.tasks else (ranked_tasks or columns_seen)
+    return task_set, task_set + [t for t in columns_seen if t not in task_set]
+
+
+def _ranking_metric(t: str, runs: list[Run], reg: dict, opts: BuildOptions,
+                    problems: list[Problem]) -> tuple[str, str]:
+    """(metric, source) a column ranks on: the override, else the declared leaderboard metric when a
+    file has it, else the newest file's primary metric (with a warning when the declared one is absent)."""
+    newest = _newest_first(runs)[0]
+    official = newest.doc["tasks"][t]["primary_metric"]
+
+    def has(metric: str) -> bool:
+        return any(metric in run.doc["tasks"][t]["metric_metadata"] for run in runs)
+
+    ranking = reg.get("ranking_metric")
+    recorded = newest.doc["tasks"][t].get("leaderboard_metric")  # a plugin task need not be installed
+    if not ranking and recorded and has(recorded):
+        ranking = recorded
+    if t in opts.metrics:
+        return opts.metrics[t], "override"
+    if ranking and ranking != official and has(ranking):
+        return ranking, "leaderboard_metric"
+    if ranking and ranking != official:
+        problems.append(Problem(WARNING, "ranking_metric_absent",
+                                f"task {t!r}: no results file has its leaderboard metric {ranking!r} "
+                                f"(written before it existed): ranking on the primary metric {official!r} "
+                                f"instead. Re-run the models (cached responses are re-scored without "
+                                f"model calls) to rank on {ranking!r}.", newest.path, t))
+    return official, "primary_metric"
+
+
+def _column_warnings(t: str, cells: list[tuple[Row, Run]], metric: str, source: str, meta: dict, meta_run: Run,
+                     reg: dict | None, opts: BuildOptions, problems: list[Problem]) -> None:
+    """The warnings of one column: unknown task, mixed primary metrics, ranked cells of different
+    versions or data, an outdated task version, cells whose metric metadata differ."""
+    newest = _newest_first(run for _, run in cells)[0]
+    nt = newest.doc["tasks"][t]
+    if reg is None:
+        problems.append(Problem(WARNING, "unknown_task",
+                                f"task {t!r} is not registered in this mmharness version (a plugin task, or "
+                                f"from another version): kept as a column, ranked on {metric!r} with the "
+                                f"metric metadata recorded in its results files. Pass --include to load the "
+                                f"plugin that defines it.", newest.path, t))
+    declared = sorted({run.doc["tasks"][t]["primary_metric"] for _, run in cells})
+    if len(declared) > 1 and t not in opts.metrics:
+        what = "ranking on and showing as official" if source == "primary_metric" else "showing as official"
+        problems.append(Problem(WARNING, "mixed_primary",
+                                f"task {t!r}: results declare different primary metrics {declared}; {what} "
+                                f"{nt['primary_metric']!r} (declared by the newest, {newest.path}). Choose the "
+                                f"ranking metric with --metric {t}=NAME.", newest.path, t))
+    ranked_runs = [run for r, run in cells if r.ranked]
+    for what, key in (("task versions", lambda x: x.doc["tasks"][t]["version"]),
+                      ("data fingerprints", lambda x: x.doc["tasks"][t]["data"]["fingerprint"])):
+        vals = sorted({key(run) for run in ranked_runs})
+        if len(vals) > 1:
+            problems.append(Problem(WARNING, "mixed_data" if "data" in what else "mixed_version",
+                                    f"task {t!r}: ranked cells differ in {what} {vals}; their numbers may "
+                                    f"not be comparable (see each cell's provenance).", None, t))
+    registered_version = reg.get("version") if reg is not None else None
+    if reg is not None and registered_version != "?" and nt["version"] != registered_version:
+        problems.append(Problem(WARNING, "task_version",
+                                f"task {t!r}: newest results use task version {nt['version']!r}, this "
+                                f"mmharness has version {registered_version!r}; re-run to get current numbers.",
+                                newest.path, t))
+    for r, run in cells:
+        other = run.doc["tasks"][t]["metric_metadata"].get(metric)
+        if other is not None and not _same_meta(other, meta):
+            problems.append(Problem(WARNING, "inconsistent_metadata",
+                                    f"task {t!r}, metric {metric!r}: {run.path} declares different metadata "
+                                    f"(direction/range/chance) from {meta_run.path}, whose metadata is used "
+                                    f"for every cell.", run.path, t, r.id))
+
+
+def _task_column(t: str, rows: list[Row], registered: dict[str, dict], opts: BuildOptions, task_set: list[str],
+                 problems: list[Problem]) -> dict:
+    """The leaderboard's entry for task ``t``: its ranking metric and that metric's metadata (from the
+    newest file that has it), normalisation, family, versions; its warnings go to ``problems``."""
     from ..task import task_family
 
-    tasks_doc: dict[str, dict] = {}
-    for t in columns:
-        cells = [(r, r["per"][t][0]) for r in rows if t in r["per"]]
-        newest = max((run for _, run in cells), key=lambda x: (x.created, x.path))
-        nt = newest.doc["tasks"][t]
-        official = nt["primary_metric"]
-        reg = registered.get(t) or {}
-        ranking = reg.get("ranking_metric")
-        recorded = nt.get("leaderboard_metric")  # what the results say (a plugin task need not be installed)
-        if not ranking and recorded and any(recorded in run.doc["tasks"][t]["metric_metadata"] for _, run in cells):
-            ranking = recorded
-        if t in opts.metrics:
-            metric, source = opts.metrics[t], "override"
-        elif ranking and ranking != official and any(ranking in run.doc["tasks"][t]["metric_metadata"]
-                                                     for _, run in cells):
-            metric, source = ranking, "leaderboard_metric"
-        else:
-            metric, source = official, "primary_metric"
-            if ranking and ranking != official:
-                problems.append(Problem(WARNING, "ranking_metric_absent",
-                                        f"task {t!r}: no results file has its leaderboard metric {ranking!r} "
-                                        f"(written before it existed): ranking on the primary metric {official!r} "
-                                        f"instead. Re-run the models (cached responses are re-scored without "
-                                        f"model calls) to rank on {ranking!r}.", newest.path, t))
-        declared = sorted({run.doc["tasks"][t]["primary_metric"] for _, run in cells})
-        by_age = sorted((run for _, run in cells), key=lambda x: (x.created, x.path), reverse=True)
-        meta_run = next((run for run in by_age if metric in run.doc["tasks"][t]["metric_metadata"]), None)
-        if meta_run is None:
-            raise LeaderboardError(f"task {t!r}: no results file has metric {metric!r}; metrics there: "
-                                   f"{', '.join(sorted(nt['metrics']))}")
-        meta = dict(meta_run.doc["tasks"][t]["metric_metadata"][metric])
-        ref = normalization_reference(meta)
-        is_registered = t in registered
-        registered_version = reg.get("version")
-        if not is_registered:
-            problems.append(Problem(WARNING, "unknown_task",
-                                    f"task {t!r} is not registered in this mmharness version (a plugin task, or "
-                                    f"from another version): kept as a column, ranked on {metric!r} with the "
-                                    f"metric metadata recorded in its results files. Pass --include to load the "
-                                    f"plugin that defines it.", newest.path, t))
-        if len(declared) > 1 and t not in opts.metrics:
-            what = "ranking on and showing as official" if source == "primary_metric" else "showing as official"
-            problems.append(Problem(WARNING, "mixed_primary",
-                                    f"task {t!r}: results declare different primary metrics {declared}; {what} "
-                                    f"{official!r} (declared by the newest, {newest.path}). Choose the ranking "
-                                    f"metric with --metric {t}=NAME.", newest.path, t))
-        ranked_cells = [(r, run) for r, run in cells if r["ranked"]]
-        for what, key in (("task versions", lambda x: x.doc["tasks"][t]["version"]),
-                          ("data fingerprints", lambda x: x.doc["tasks"][t]["data"]["fingerprint"])):
-            vals = sorted({key(run) for _, run in ranked_cells})
-            if len(vals) > 1:
-                problems.append(Problem(WARNING, "mixed_data" if "data" in what else "mixed_version",
-                                        f"task {t!r}: ranked cells differ in {what} {vals}; their numbers may "
-                                        f"not be comparable (see each cell's provenance).", None, t))
-        if is_registered and registered_version not in ("?",) and nt["version"] != registered_version:
-            problems.append(Problem(WARNING, "task_version",
-                                    f"task {t!r}: newest results use task version {nt['version']!r}, this "
-                                    f"mmharness has version {registered_version!r}; re-run to get current numbers.",
-                                    newest.path, t))
-        for r, run in cells:
-            other = run.doc["tasks"][t]["metric_metadata"].get(metric)
-            if other is not None and not _same_meta(other, meta):
-                problems.append(Problem(WARNING, "inconsistent_metadata",
-                                        f"task {t!r}, metric {metric!r}: {run.path} declares different metadata "
-                                        f"(direction/range/chance) from {meta_run.path}, whose metadata is used "
-                                        f"for every cell.", run.path, t, r["id"]))
-        tasks_doc[t] = {
-            "registered": is_registered, "registered_version": registered_version,
-            "in_task_set": t in task_set, "metric": metric, "metric_source": source,
-            "official_metric": official, "official_metric_metadata": dict(nt["metric_metadata"][official]),
-            "declared_primary_metrics": declared,
-            "metric_metadata": meta, "normalization": ref,
-            "family": reg.get("family") or task_family(t),
-            "description": nt.get("description", ""), "protocol": nt["protocol"],
-            "versions": sorted({run.doc["tasks"][t]["version"] for _, run in cells}),
-            "data_fingerprints": sorted({run.doc["tasks"][t]["data"]["fingerprint"] for _, run in cells}),
-            "n_models": len(cells), "n_ranked": 0, "n_degenerate": 0, "plots": [],
-        }
+    cells = [(r, r.newest(t)) for r in rows if t in r.runs]
+    runs = [run for _, run in cells]
+    newest = _newest_first(runs)[0]
+    nt = newest.doc["tasks"][t]
+    reg = registered.get(t)
+    metric, source = _ranking_metric(t, runs, reg or {}, opts, problems)
+    meta_run = next((run for run in _newest_first(runs) if metric in run.doc["tasks"][t]["metric_metadata"]), None)
+    if meta_run is None:
+        raise LeaderboardError(f"task {t!r}: no results file has metric {metric!r}; metrics there: "
+                               f"{', '.join(sorted(nt['metrics']))}")
+    meta = dict(meta_run.doc["tasks"][t]["metric_metadata"][metric])
+    _column_warnings(t, cells, metric, source, meta, meta_run, reg, opts, problems)
+    official = nt["primary_metric"]
+    return {
+        "registered": reg is not None, "registered_version": (reg or {}).get("version"),
+        "in_task_set": t in task_set, "metric": metric, "metric_source": source,
+        "official_metric": official, "official_metric_metadata": dict(nt["metric_metadata"][official]),
+        "declared_primary_metrics": sorted({run.doc["tasks"][t]["primary_metric"] for run in runs}),
+        "metric_metadata": meta, "normalization": normalization_reference(meta),
+        "family": (reg or {}).get("family") or task_family(t),
+        "description": nt.get("description", ""), "protocol": nt["protocol"],
+        "versions": sorted({run.doc["tasks"][t]["version"] for run in runs}),
+        "data_fingerprints": sorted({run.doc["tasks"][t]["data"]["fingerprint"] for run in runs}),
+        "n_models": len(cells), "n_ranked": 0, "n_degenerate": 0, "plots": [],
+    }
 
-    # ---- cells
-    for r in rows:
-        r["cells"] = {}
-        for t in columns:
-            meta = tasks_doc[t]
-            lst = r["per"].get(t)
-            if not lst:
-                r["cells"][t] = {"status": "missing", "value": None, "normalized": None, "rank": None}
-                continue
-            run = lst[0]
-            td = run.doc["tasks"][t]
-            mv = td["metrics"].get(meta["metric"])
-            status = "ok"
-            if mv is None:
-                status = "missing_metric"
-                problems.append(Problem(WARNING, "missing_metric",
-                                        f"model {r['id']}, task {t!r}: {run.path} has no metric "
-                                        f"{meta['metric']!r} (metrics: {', '.join(sorted(td['metrics']))}); the "
-                                        f"cell is shown as missing. If the file predates the metric, re-running "
-                                        f"the model adds it (cached responses are re-scored without model calls).",
-                                        run.path, t, r["id"]))
-            elif mv.get("value") is None:
-                status = "no_value"
-            value = mv.get("value") if mv else None
-            cell = {"status": status, "value": value, "normalized": normalize(value, meta["normalization"]),
-                    "rank": None, "metrics": _metrics_of(td), "provenance": _provenance(run, t),
-                    "superseded": [{"results_file": o.path, "run_id": o.doc["run_id"], "created": o.doc["created"],
-                                    "value": o.doc["tasks"][t]["metrics"].get(meta["metric"], {}).get("value")}
-                                   for o in lst[1:]]}
-            if mv and mv.get("ci") is not None:
-                cell["ci"] = list(mv["ci"])
-            cell["degenerate"] = _degenerate_flag(td)
-            if cell["degenerate"]:
-                meta["n_degenerate"] += 1
-            r["cells"][t] = cell
 
-    # ---- per-task ranks among ranked rows
-    for t in columns:
-        hib = tasks_doc[t]["metric_metadata"]["higher_is_better"]
-        pts = [(r, r["cells"][t]["value"]) for r in rows if r["ranked"] and r["cells"][t]["value"] is not None
-               and not r["cells"][t].get("degenerate")]
-        for (r, _), rk in zip(pts, fractional_ranks([v for _, v in pts], hib)):
-            r["cells"][t]["rank"] = rk
-        tasks_doc[t]["n_ranked"] = len(pts)
+def _cell(row: Row, t: str, column: dict, problems: list[Problem]) -> dict:
+    """Row ``row``'s cell of column ``t``: value, normalised score, every metric, provenance,
+    superseded files, degeneracy flag (``status`` missing / missing_metric / no_value / ok)."""
+    run = row.newest(t)
+    if run is None:
+        return {"status": "missing", "value": None, "normalized": None, "rank": None}
+    metric = column["metric"]
+    td = run.doc["tasks"][t]
+    mv = td["metrics"].get(metric)
+    status = "ok"
+    if mv is None:
+        status = "missing_metric"
+        problems.append(Problem(WARNING, "missing_metric",
+                                f"model {row.id}, task {t!r}: {run.path} has no metric "
+                                f"{metric!r} (metrics: {', '.join(sorted(td['metrics']))}); the "
+                                f"cell is shown as missing. If the file predates the metric, re-running "
+                                f"the model adds it (cached responses are re-scored without model calls).",
+                                run.path, t, row.id))
+    elif mv.get("value") is None:
+        status = "no_value"
+    value = mv.get("value") if mv else None
+    cell = {"status": status, "value": value, "normalized": normalize(value, column["normalization"]),
+            "rank": None, "metrics": _metrics_of(td), "provenance": _provenance(run, t),
+            "superseded": [{"results_file": o.path, "run_id": o.doc["run_id"], "created": o.doc["created"],
+                            "value": o.doc["tasks"][t]["metrics"].get(metric, {}).get("value")}
+                           for o in row.runs[t][1:]]}
+    if mv and mv.get("ci") is not None:
+        cell["ci"] = list(mv["ci"])
+    cell["degenerate"] = _degenerate_flag(td)
+    return cell
 
-    # ---- averages (overall and per family) and overall rank
-    score_tasks = [t for t in task_set if tasks_doc[t]["normalization"]["method"] != "none"]
+
+def _rank_column(rows: list[Row], t: str, higher_is_better: bool) -> int:
+    """Fractional ranks of column ``t`` among ranked rows with a value and no degeneracy flag;
+    returns how many cells got a rank."""
+    pts = [(r, r.cells[t]["value"]) for r in rows if r.ranked and r.cells[t]["value"] is not None
+           and not r.cells[t].get("degenerate")]
+    for (r, _), rk in zip(pts, fractional_ranks([v for _, v in pts], higher_is_better)):
+        r.cells[t]["rank"] = rk
+    return len(pts)
+
+
+def _families(columns: list[str], tasks_doc: dict[str, dict], score_tasks: list[str]) -> dict[str, dict]:
+    """Family -> its columns (``tasks``) and those in the score task set (``averaged``)."""
     families: dict[str, dict] = {}
     for t in columns:
         fam = families.setdefault(tasks_doc[t]["family"], {"tasks": [], "averaged": []})
         fam["tasks"].append(t)
         if t in score_tasks:
             fam["averaged"].append(t)
-    for r in rows:
-        r["family_averages"] = {}
-        for f, fam in families.items():
-            vals = [_average_term(r["cells"][t]) for t in fam["averaged"]]
-            r["family_averages"][f] = {"score": mean_or_none(vals), "n": sum(v is not None for v in vals),
-                                       "total": len(vals)}
-        r["degenerate_tasks"] = [t for t in columns if r["cells"][t].get("degenerate")]
-        norm = [_average_term(r["cells"][t]) for t in score_tasks]
-        ranks = [r["cells"][t]["rank"] for t in task_set]
-        vals = [r["cells"][t]["value"] for t in task_set]
-        r["average_score"] = mean_or_none(norm)
-        r["average_score_n"] = sum(v is not None for v in norm)
-        r["average_rank"] = mean_or_none(ranks) if r["ranked"] else None
-        r["average_rank_n"] = sum(v is not None for v in ranks) if r["ranked"] else 0
-        r["n_tasks"] = sum(v is not None for v in vals)
-        r["complete"] = r["n_tasks"] == len(task_set) and r["average_score_n"] == len(score_tasks)
-        r["missing"] = [t for t in task_set if r["cells"][t]["value"] is None]
-    by_score = bool(score_tasks)
-    eligible = [r for r in rows if r["ranked"] and r["complete"]]
-    keys = [(-r["average_score"]) if by_score else r["average_rank"] for r in eligible]
-    for r in rows:
-        r["overall_rank"] = None
+    return families
+
+
+def _summarise(r: Row, columns: list[str], task_set: list[str], score_tasks: list[str],
+               families: dict[str, dict]) -> None:
+    """Fill the row's family averages, average score and rank, counts and completeness."""
+    for f, fam in families.items():
+        vals = [_average_term(r.cells[t]) for t in fam["averaged"]]
+        r.family_averages[f] = {"score": mean_or_none(vals), "n": sum(v is not None for v in vals),
+                                "total": len(vals)}
+    r.degenerate_tasks = [t for t in columns if r.cells[t].get("degenerate")]
+    norm = [_average_term(r.cells[t]) for t in score_tasks]
+    ranks = [r.cells[t]["rank"] for t in task_set]
+    vals = [r.cells[t]["value"] for t in task_set]
+    r.average_score = mean_or_none(norm)
+    r.average_score_n = sum(v is not None for v in norm)
+    r.average_rank = mean_or_none(ranks) if r.ranked else None
+    r.average_rank_n = sum(v is not None for v in ranks) if r.ranked else 0
+    r.n_tasks = sum(v is not None for v in vals)
+    r.complete = r.n_tasks == len(task_set) and r.average_score_n == len(score_tasks)
+    r.missing = [t for t in task_set if r.cells[t]["value"] is None]
+
+
+def _rank_overall(rows: list[Row], by_score: bool) -> None:
+    """Competition ranks of the complete ranked rows, on the average score (else the average rank)."""
+    eligible = [r for r in rows if r.ranked and r.complete]
+    keys = [(-r.average_score) if by_score else r.average_rank for r in eligible]
     for r, rk in zip(eligible, competition_ranks(keys)):
-        r["overall_rank"] = rk
+        r.overall_rank = rk
 
-    def order(r):
-        s = r["average_score"]
-        return (r["overall_rank"] is None, not r["ranked"], r["overall_rank"] or 0,
-                -(s if s is not None else float("-inf")),
-                r["average_rank"] if r["average_rank"] is not None else float("inf"), r["label"])
 
-    rows.sort(key=order)
+def _display_order(r: Row) -> tuple:
+    """Overall rank first, then unranked-but-complete, unranked rows; ties by score, rank, label."""
+    s = r.average_score
+    return (r.overall_rank is None, not r.ranked, r.overall_rank or 0,
+            -(s if s is not None else float("-inf")),
+            r.average_rank if r.average_rank is not None else float("inf"), r.label)
 
-    # ---- plots
-    pcells = [PlotCell(t, r["id"], r["label"] + (f" [{', '.join(r['flags'])}]" if r["flags"] else ""),
+
+def _plots(rows: list[Row], columns: list[str], tasks_doc: dict[str, dict], problems: list[Problem]) -> list[dict]:
+    """The plots of every shown cell; each task lists its plots; a failed plot is a warning."""
+    pcells = [PlotCell(t, r.id, r.label + (f" [{', '.join(r.flags)}]" if r.flags else ""),
                        run.doc["tasks"][t].get("tables") or {},
                        {m: v.get("value") for m, v in run.doc["tasks"][t]["metrics"].items()})
-              for r in rows for t in columns for run in r["per"].get(t, [])[:1]]
+              for r in rows for t in columns for run in r.runs.get(t, [])[:1]]
     plots, failures = build_plots(pcells)
     for msg in failures:
         problems.append(Problem(WARNING, "plot_failed", msg))
@@ -526,23 +599,56 @@ def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None 
         for t in p["tasks"]:
             if t in tasks_doc:
                 tasks_doc[t]["plots"].append(p["id"])
+    return plots
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None = None) -> dict:
+    """Read the results files under ``paths`` and return the leaderboard document (validated
+    against the shipped leaderboard schema). Raises :class:`LeaderboardError` when nothing usable
+    was found, when ``--tasks``/``metrics`` name something absent, or (``strict``) on any problem."""
+    from .. import __version__
+    from ..results import clean_json, git_info
+    from .io import validate_leaderboard
+
+    opts = options or BuildOptions()
+    runs, problems = read_sources(paths)
+    if opts.verify:
+        runs = _verified(runs, problems)
+    registered = _registered_tasks(opts.includes)
+    groups = _group_runs(runs, problems)
+    columns_seen = sorted({t for per in groups.values() for t in per})
+    if not runs:
+        detail = "; ".join(p.message for p in problems) or "no path given"
+        raise LeaderboardError(f"no usable results file: {detail}")
+    unknown_metric = sorted(set(opts.metrics) - set(columns_seen))
+    if unknown_metric:
+        raise LeaderboardError(f"--metric names task(s) {unknown_metric} that no results file has; "
+                               f"tasks in the results: {', '.join(columns_seen)}")
+
+    rows = _make_rows(groups, opts)
+    task_set, columns = _task_columns(rows, opts, columns_seen)
+    tasks_doc = {t: _task_column(t, rows, registered, opts, task_set, problems) for t in columns}
+    for r in rows:
+        r.cells = {t: _cell(r, t, tasks_doc[t], problems) for t in columns}
+    for t, column in tasks_doc.items():
+        column["n_degenerate"] = sum(1 for r in rows if r.cells[t].get("degenerate"))
+        column["n_ranked"] = _rank_column(rows, t, column["metric_metadata"]["higher_is_better"])
+
+    score_tasks = [t for t in task_set if tasks_doc[t]["normalization"]["method"] != "none"]
+    families = _families(columns, tasks_doc, score_tasks)
+    for r in rows:
+        _summarise(r, columns, task_set, score_tasks, families)
+    _rank_overall(rows, by_score=bool(score_tasks))
+    rows.sort(key=_display_order)
+    plots = _plots(rows, columns, tasks_doc, problems)
 
     if opts.strict and problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise LeaderboardError(f"--strict: {len(problems)} problem(s) with the inputs:\n{lines}")
 
-    models = []
-    for r in rows:
-        models.append({
-            "id": r["id"], "label": r["label"], "adapter": r["adapter"], "args": r["args"],
-            "fingerprint": r["fingerprint"], "precision": r["precision"], "data": r["data"], "limit": r["limit"],
-            "flags": r["flags"], "ranked": r["ranked"], "excluded_reason": r["excluded_reason"],
-            "overall_rank": r["overall_rank"], "average_score": r["average_score"],
-            "average_score_n": r["average_score_n"], "average_rank": r["average_rank"],
-            "average_rank_n": r["average_rank_n"], "family_averages": r["family_averages"],
-            "n_tasks": r["n_tasks"], "complete": r["complete"], "missing": r["missing"],
-            "degenerate_tasks": r["degenerate_tasks"], "cells": r["cells"],
-        })
     doc = {
         "schema_version": LEADERBOARD_SCHEMA_VERSION,
         "kind": LEADERBOARD_KIND,
@@ -555,20 +661,19 @@ def build_leaderboard(paths: Iterable[str | Path], options: BuildOptions | None 
         "columns": columns,
         "families": families,
         "tasks": tasks_doc,
-        "models": models,
+        "models": [r.as_model() for r in rows],
         "plots": plots,
         "sources": _sources(runs, rows),
         "problems": [p.as_dict() for p in problems],
     }
-    from ..results import clean_json
-
     doc = clean_json(doc)
     validate_leaderboard(doc)
     return doc
 
 
-def _sources(runs: list[Run], rows: list[dict]) -> list[dict]:
-    used = {(r["id"], t): lst[0].path for r in rows for t, lst in r["per"].items()}
+def _sources(runs: list[Run], rows: list[Row]) -> list[dict]:
+    """Every results file read: its identity, its row, its tasks and those its cells use."""
+    used = {(r.id, t): lst[0].path for r in rows for t, lst in r.runs.items()}
     out = []
     for run in sorted(runs, key=lambda x: x.path):
         rid = row_id(row_key(run.doc))
