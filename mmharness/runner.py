@@ -182,9 +182,10 @@ class _Pending:
     """The samples of one loader batch that share a group key, gathered column by column (one
     list per input name) as they are fetched; :class:`_Collator` stacks each column."""
 
-    __slots__ = ("indices", "input_hashes", "inputs", "requests")
+    __slots__ = ("indices", "input_hashes", "inputs", "requests", "key")
 
-    def __init__(self, names: Sequence[str], keep_requests: bool):
+    def __init__(self, names: Sequence[str], keep_requests: bool, key: Any = None):
+        self.key = key  # the group key (the executor's, and the sorted input names)
         self.indices: list[int] = []
         self.input_hashes: list[str | None] = []
         self.inputs: dict[str, list[Any]] = {name: [] for name in names}  # the first sample's order
@@ -237,52 +238,58 @@ class RequestDataset:
             self._preprocessors[modality] = self._preprocess_factory(modality)
         return self._preprocessors[modality]
 
-    def _fetch(self, i: int) -> tuple[Request, dict[str, Any], str]:
-        """Item ``i``'s request, its decoded and preprocessed inputs, and their input hash
-        (raises :class:`MediaDecodeError`)."""
-        req = None
-        if self._requests is not None:
-            req, self._requests[i] = self._requests[i], None  # handed over once
-        if req is None:
-            req = self.task.build_request(self.samples[self.indices[i]])
-        h = new_input_hash()  # one running hash over every input of the request
-        inputs = {}
-        pres = self._preprocessors
-        for name, ref in req.media().items():
-            raw = ref.load()
-            h.update(name.encode())
-            hash_content(h, raw)
-            inputs[name] = (pres.get(ref.modality) or self._pre(ref.modality))(raw)
-        hash_text(h, req)
-        return req, inputs, input_hash_digest(h)
-
     def __getitem__(self, i: int) -> _Item:
-        idx = self.indices[i]
-        try:
-            req, inputs, input_hash = self._fetch(i)
-        except MediaDecodeError as e:
-            return _Item(idx, None, {}, None, str(e))
-        return _Item(idx, (self.group_key(req), tuple(sorted(inputs))), inputs, input_hash,
-                     request=req if self.keep_requests else None)
+        """Sample ``i`` alone: its decoded inputs, input hash and batching key (or its decode error)."""
+        fetched = self.__getitems__([i])
+        if fetched.errors:
+            return fetched.errors[0]
+        g = fetched.groups[0]
+        return _Item(g.indices[0], g.key, {k: v[0] for k, v in g.inputs.items()}, g.input_hashes[0],
+                     request=g.requests[0] if g.requests else None)
 
     def __getitems__(self, positions: Sequence[int]) -> _Fetched:
         """A whole loader batch (the DataLoader calls this instead of ``dataset[i]`` per sample):
         the same samples, inputs, hashes and grouping as :class:`_Item` objects would give."""
+        # per-sample constants (input name bytes, sorted input names, preprocessors) are looked up
+        # once per distinct value: this loop is the harness's own per-sample work
         errors: list[_Item] = []
         groups: dict[Any, _Pending] = {}
-        fetch, indices, group_key, keep = self._fetch, self.indices, self.group_key, self.keep_requests
+        indices, group_key, keep = self.indices, self.group_key, self.keep_requests
+        handed, build, samples = self._requests, self.task.build_request, self.samples
+        pres, pre = self._preprocessors, self._pre
+        name_bytes: dict[str, bytes] = {}
+        sorted_names: dict[tuple[str, ...], tuple[str, ...]] = {}
         for i in positions:
             try:
-                req, inputs, input_hash = fetch(i)
+                req = None
+                if handed is not None:
+                    req, handed[i] = handed[i], None  # handed over once
+                if req is None:
+                    req = build(samples[indices[i]])
+                h = new_input_hash()
+                inputs = {}
+                for name, ref in req.media().items():
+                    raw = ref.load()
+                    nb = name_bytes.get(name)
+                    if nb is None:
+                        nb = name_bytes[name] = name.encode()
+                    h.update(nb)
+                    hash_content(h, raw)
+                    inputs[name] = (pres.get(ref.modality) or pre(ref.modality))(raw)
+                hash_text(h, req)
             except MediaDecodeError as e:
                 errors.append(_Item(indices[i], None, {}, None, str(e)))
                 continue
-            key = (group_key(req), tuple(sorted(inputs)))
+            names = tuple(inputs)
+            names_sorted = sorted_names.get(names)
+            if names_sorted is None:
+                names_sorted = sorted_names[names] = tuple(sorted(names))
+            key = (group_key(req), names_sorted)
             g = groups.get(key)
             if g is None:
-                g = groups[key] = _Pending(inputs, keep)
+                g = groups[key] = _Pending(inputs, keep, key)
             g.indices.append(indices[i])
-            g.input_hashes.append(input_hash)
+            g.input_hashes.append(input_hash_digest(h))
             for name, column in g.inputs.items():
                 column.append(inputs[name])
             if keep:
@@ -395,8 +402,9 @@ def run_task(adapter: Adapter, task: Task, samples: Sequence[Sample], executor: 
         return TaskRun(lazy, lazy.hashes, n_cached, n_computed, skipped, model_seconds,
                        time.perf_counter() - t0, budget.record(), requests_doc)
     got = cache.get_many(adapter_key, task_key, [samples[i].id for i in mine])
-    responses = [got.get(samples[i].id, (None, None))[0] for i in mine]
-    hashes = [got.get(samples[i].id, (None, None))[1] for i in mine]
+    pairs = [got.get(samples[i].id, (None, None)) for i in mine]
+    responses = [p[0] for p in pairs]
+    hashes = [p[1] for p in pairs]
     return TaskRun(responses, hashes, n_cached, n_computed, skipped, model_seconds,
                    time.perf_counter() - t0, budget.record(), requests_doc)
 

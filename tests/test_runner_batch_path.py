@@ -282,6 +282,19 @@ def _reference_collate(items, channels_last=False):
     return [(it.index, it.error) for it in items if it.error is not None], groups
 
 
+def _reference_input_hash(task, sample):
+    """A sample's input hash spelled out: each input's name and decoded content, then the text."""
+    from mmharness.input_hash import hash_content, hash_text, input_hash_digest, new_input_hash
+
+    req = task.request(sample)
+    h = new_input_hash()
+    for name, ref in req.media().items():
+        h.update(name.encode())
+        hash_content(h, ref.load())
+    hash_text(h, req)
+    return input_hash_digest(h)
+
+
 @pytest.mark.parametrize("keep_requests", [False, True])
 def test_batch_fetch_groups_hashes_and_stacks_like_per_sample_items(keep_requests):
     from mmharness.executors import ZeroShotClassify
@@ -303,6 +316,8 @@ def test_batch_fetch_groups_hashes_and_stacks_like_per_sample_items(keep_request
     assert expected_errors == [(3, "row 3 is broken")] and len(expected_groups) == 3
     assert [g[0] for g in expected_groups] == [[0, 2, 4, 8], [1, 11], [5, 7, 9]]
     assert list(expected_groups[2][2]) == ["extra", "image"]
+    assert [h for g in expected_groups for h in g[1]] == \
+           [_reference_input_hash(task, samples[i]) for g in expected_groups for i in g[0]]
     built = [task.request(samples[i]) for i in todo]
     for ds in (dataset(), dataset(requests=list(built))):
         got = _Collator(False)(ds.__getitems__(positions))

@@ -44,7 +44,10 @@ def record(checked: Sequence[str], n: int, flag: dict | None, **counts: int) -> 
 
 
 def _distinct(values: Sequence[Any]) -> int:
-    return len({_hashable(v) for v in values})
+    try:  # hashable values (ints, strings, tuples of them) are their own _hashable() up to equality
+        return len(set(values))
+    except TypeError:  # a list, dict or array among them
+        return len({_hashable(v) for v in values})
 
 
 def _hashable(v: Any) -> Any:
