@@ -74,6 +74,7 @@ def test_random_and_constant_through_cli(tmp_path):
     assert doc["tasks"]["cifar10_b"]["metrics"]["accuracy"]["value"] == pytest.approx(0.1)
 
 
+@pytest.mark.slow
 def test_open_clip_zero_shot_matches_a_direct_computation(tmp_path):
     """The harness's zero-shot path equals CLIP's recipe computed by hand with open_clip."""
     res = evaluate("open_clip", "cifar10_b", model_args=f"model={TINY_CLIP},pretrained=none",

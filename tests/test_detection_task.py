@@ -138,6 +138,7 @@ def test_segm_requested_without_masks_is_an_error_and_auto_falls_back(tmp_path):
     assert t["tables"]["evaluated"] == ["bbox"] and 0.0 <= res.metric("coco_detection") < 0.1
 
 
+@pytest.mark.slow
 def test_random_detector_with_zero_threshold_goes_through_the_whole_path(tmp_path):
     res = run(tmp_path, model="torchvision", output=tmp_path / "o", limit=2,
               model_args="model=fasterrcnn_mobilenet_v3_large_fpn,score_thresh=0,detections_per_img=20,min_size=160,max_size=224")

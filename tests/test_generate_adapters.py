@@ -139,6 +139,7 @@ def test_conformance_check_passes(tiny_models):
     assert results and all(r.ok for r in results), [(r.capability, r.detail) for r in results]
 
 
+@pytest.mark.slow
 def test_hf_runs_mmra_sample_end_to_end(tiny_models, tmp_path):
     args = f"model={tiny_models / 'llava'}"
     res = evaluate("hf", "mmra", model_args=args, sample=True, use_cache=False, progress=False, bootstrap=0,

@@ -242,6 +242,7 @@ def test_invalid_gt_option_counts_as_mmseg_does_or_drops(tmp_path):
         run("mfnet", task_args="invalid_gt=drop")
 
 
+@pytest.mark.slow
 def test_torchvision_segmenter_on_rgbt_scenes():
     res = run("fmb", model="torchvision", model_args="model=lraspp_mobilenet_v3_large,num_classes=15,modality=infrared")
     t = res.doc["tasks"]["fmb"]
