@@ -88,3 +88,23 @@ def test_descriptions_are_required_and_must_cover_every_item(tmp_path):
     p.write_text("not json\n")
     with pytest.raises(TaskError, match="line 1: not a samples-log row"):
         TASKS.get("snare_negation_logic_yesno")(descriptions=str(p)).load(DataConfig(sample=True))
+
+
+def test_compare_pairs_items_not_samples(descriptions, tmp_path):
+    """Items (one sample per option) are the resampling unit: mmh compare pivots each sample log to
+    one row per item and gives every declared metric a paired interval over the 29 items."""
+    from mmharness.leaderboard.compare import compare_runs
+
+    common = dict(sample=True, use_cache=False, progress=False, bootstrap=200, includes=[PLUGIN], output=tmp_path,
+                  log_samples=True, task_args=f"descriptions={descriptions}")
+    a = evaluate("snare_test_answer", "snare_negation_logic_yesno", model_args="text=Yes", **common)
+    b = evaluate("oracle", "snare_negation_logic_yesno", **common)
+    m_a = a.doc["tasks"]["snare_negation_logic_yesno"]["metrics"]
+    assert m_a["accuracy"]["value"] == 1.0 and m_a["balanced_accuracy"]["value"] == 0.5
+    t = compare_runs(a.path, b.path, resamples=200)["tasks"][0]
+    assert t["paired"] and t["n_paired"] == 29
+    assert all(m["paired_ci"] for m in t["metrics"]), [(m["metric"], m["why_no_ci"]) for m in t["metrics"]]
+    bal = next(m for m in t["metrics"] if m["metric"] == "balanced_accuracy")
+    assert bal["delta"] == pytest.approx(0.5) and bal["ci"] == [0.5, 0.5]  # every item moves by 0.5
+    neg = next(m for m in t["metrics"] if m["metric"] == "negative_yes_rate")
+    assert neg["delta"] == pytest.approx(-1.0) and neg["verdict"] == "B better"

@@ -50,7 +50,7 @@ from ..loaders.aro_hf import mirror_options, options_config
 from ..loaders.snare import case_image, load_vg
 from ..loaders.snare_prompts import DESCRIBE_PROMPT, blip2_followup, blip2_question
 from ..metrics.degeneracy import check_generate
-from ..metrics.declare import declare, mean, score_declared
+from ..metrics.declare import Declared, Unit, custom, declare, pivot_rows, score_declared
 from ..registry import register_group, register_task
 from ..requests import Capability, GenerateRequest, GenerationParams, Message, Response, TextResponse
 from ..task import (DataConfig, DataInfo, MetricSpec, MetricValue, Paper, Sample, ScoreContext, Task, TaskData,
@@ -276,6 +276,53 @@ class _SnareYesNo(Task):
         return GenerateRequest(messages=[Message("user", [img, sample.meta["prompt"]])], params=self.params,
                                reference="yes" if sample.gold else "no")
 
+    #: items are the resampling unit: one row per item, one column per option (``yes@0``, ...)
+    resample_unit: ClassVar[Unit] = Unit(key="item", spread="option",
+                                          spread_fields=("yes", "unparsed", "yes_word", "unparsed_word"),
+                                          shared_fields=("item_gold",))
+
+    def declared_metrics(self) -> tuple[Declared, ...]:
+        """Over the items with an answer for every option (one row per item): ``accuracy`` (yes on
+        the gold option, substring rule), ``accuracy_word`` (word rule), ``unparsed_rate`` and
+        ``unparsed_rate_word`` (the item's mean over options), ``balanced_accuracy`` (mean of yes on
+        the gold and no on the others) and ``<option>_yes_rate``."""
+        k = len(self.matching.option_keys)
+        needs = tuple(f"{f}@{j}" for f in ("yes", "unparsed", "yes_word", "unparsed_word") for j in range(k))
+
+        def matrix(res, field):
+            return res.shared(("yesno", field), lambda r: np.stack([r[f"{field}@{j}"] for j in range(k)], axis=-1))
+
+        def item_mean(per_item):
+            def fn(res):
+                vals = per_item(res)
+                ok = res.shared("yesno_complete", lambda r: np.isfinite(matrix(r, "yes")).all(axis=-1))
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    return np.where(ok, vals, 0.0).sum(axis=1) / ok.sum(axis=1)
+            return fn
+
+        def at_gold(res, field):
+            gold = res.shared("yesno_gold", lambda r: r["item_gold"].astype(np.int64))
+            return np.take_along_axis(np.nan_to_num(matrix(res, field)), gold[..., None], axis=-1)[..., 0]
+
+        def balanced(res):
+            y, g = np.nan_to_num(matrix(res, "yes")), at_gold(res, "yes")
+            return 0.5 * (g + 1.0 - (y.sum(axis=-1) - g) / (k - 1))
+
+        def agg(fn, describe):
+            return custom(needs + ("item_gold",), item_mean(fn), describe)
+
+        aggs = {"accuracy": agg(lambda res: at_gold(res, "yes"), "yes on the gold option"),
+                "accuracy_word": agg(lambda res: at_gold(res, "yes_word"), "yes (word rule) on the gold option"),
+                "unparsed_rate": agg(lambda res: np.nan_to_num(matrix(res, "unparsed")).mean(axis=-1),
+                                     "unparsed answers per item"),
+                "unparsed_rate_word": agg(lambda res: np.nan_to_num(matrix(res, "unparsed_word")).mean(axis=-1),
+                                          "unparsed answers (word rule) per item"),
+                "balanced_accuracy": agg(balanced, "yes on the gold option and no on the others")}
+        for j, key in enumerate(self.matching.option_keys):
+            aggs[f"{key}_yes_rate"] = agg(lambda res, j=j: np.nan_to_num(matrix(res, "yes"))[..., j],
+                                          f"yes on option {key}")
+        return declare(self.metric_specs, **aggs)
+
     def score(self, samples: Sequence[Sample], responses: Sequence[Response | None], ctx: ScoreContext) -> TaskResult:
         """Per-option yes rates over items with an answer for every option; subgroup rows >= min_subgroup."""
         by_item: dict[str, dict] = {}
@@ -290,22 +337,20 @@ class _SnareYesNo(Task):
             raise TaskError(f"task {self.name!r}: no item has an answer for every option")
         n_opt = items[0]["n"]
         sub = np.array([[("yes" in it["ans"][j]) for j in range(n_opt)] for it in items], dtype=np.float64)
-        unp = np.array([[("yes" not in it["ans"][j] and "no" not in it["ans"][j]) for j in range(n_opt)]
-                        for it in items], dtype=np.float64)
-        words = [[_WORD.search(it["ans"][j]) for j in range(n_opt)] for it in items]
-        word = np.array([[m is not None and m.group(1) == "yes" for m in row] for row in words], dtype=np.float64)
-        wunp = np.array([[m is None for m in row] for row in words], dtype=np.float64)
-        gold = np.array([it["gold"] for it in items])
-        rows = np.arange(len(items))
-        named = {"accuracy": sub[rows, gold], "accuracy_word": word[rows, gold],
-                 "unparsed_rate": unp.mean(axis=1), "unparsed_rate_word": wunp.mean(axis=1),
-                 "balanced_accuracy": 0.5 * (sub[rows, gold] + 1.0 - (sub.sum(axis=1) - sub[rows, gold]) / (n_opt - 1))}
-        keys = self.matching.option_keys
-        for j, key in enumerate(keys):
-            named[f"{key}_yes_rate"] = sub[:, j]
-        # items, not samples (one per option), are the resampling unit: the declared means run on
-        # item-level columns (not in the per-sample log, so mmh compare cannot pair these metrics)
-        metrics = score_declared(declare(self.metric_specs, **{n: mean(n) for n in named}), named, ctx).values
+        per_sample = []
+        for s, r in zip(samples, responses):
+            text = r.text.lower()
+            m = _WORD.search(text)
+            per_sample.append({"yes": "yes" in text, "item": s.meta["item"], "option": s.meta["option"],
+                               "item_gold": s.meta["item_gold"], "unparsed": "yes" not in text and "no" not in text,
+                               "yes_word": m is not None and m.group(1) == "yes", "unparsed_word": m is None})
+        # items, not samples (one per option), are the resampling unit: one row per complete item,
+        # in the order the items first appear
+        keys, columns, _ = pivot_rows(per_sample, self.resample_unit)
+        pos = {k: i for i, k in enumerate(keys)}
+        take = np.asarray([pos[str(k)] for k, v in by_item.items() if len(v["ans"]) == v["n"]], dtype=np.int64)
+        columns = {c: v[take] for c, v in columns.items()}
+        metrics = score_declared(self.declared_metrics(), columns, ctx).values
         official, groups = [], np.array([it["group"] for it in items])
         names = self.matching.official_names
         for g in np.unique(groups):
@@ -318,7 +363,7 @@ class _SnareYesNo(Task):
         notes = [f"{len(by_item) - len(items)} item(s) without an answer for every option were left out."] \
             if len(items) < len(by_item) else []
         degeneracy = check_generate([r.text for r in responses], [s.gold for s in samples])
-        return TaskResult(metrics, per_sample=[{"yes": "yes" in r.text.lower()} for r in responses],
+        return TaskResult(metrics, per_sample=per_sample,
                           tables={"official_records": official, "counts": {"n_items": len(items)},
                                   "degeneracy": degeneracy}, notes=notes)
 
