@@ -50,21 +50,26 @@ def _tar_members(archive: Path, tf: tarfile.TarFile, strip: str) -> list[tuple[t
     return out
 
 
+def _write_member(target: Path, src) -> None:
+    """Create the folder ``target`` (``src`` None) or write the open member ``src`` to the file
+    ``target`` (closing ``src``), creating its parent folders."""
+    if src is None:
+        target.mkdir(parents=True, exist_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+
+
 def _extract_tar(archive: Path, tmp: Path, strip: str) -> None:
     with tarfile.open(archive, "r:*") as tf:
         members = _tar_members(archive, tf, strip)
         for m, rel in members:
-            target = tmp / rel
-            if m.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            src = tf.extractfile(m)
-            if src is None:
+            src = None if m.isdir() else tf.extractfile(m)
+            if src is None and not m.isdir():
                 raise UnpackError(f"{archive}: member {m.name!r} cannot be read")
-            with src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            if os.path.getsize(target) != m.size:
+            _write_member(tmp / rel, src)
+            if not m.isdir() and os.path.getsize(tmp / rel) != m.size:
                 raise UnpackError(f"{archive}: member {m.name!r} is truncated")
 
 
@@ -80,13 +85,7 @@ def _extract_zip(archive: Path, tmp: Path, strip: str) -> None:
             if rel is not None:
                 plan.append((info, rel))
         for info, rel in plan:
-            target = tmp / rel
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as dst:  # zipfile checks each member's CRC
-                shutil.copyfileobj(src, dst, 1 << 20)
+            _write_member(tmp / rel, None if info.is_dir() else zf.open(info))  # zipfile checks each CRC
 
 
 _EXTRACTORS = {"tar": _extract_tar, "zip": _extract_zip}
