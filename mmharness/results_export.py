@@ -171,7 +171,6 @@ class ModelRow:
     label: str  # display name (model_name of its newest run; ``#fingerprint`` added when two rows share it)
     tasks: dict[str, dict]  # task -> task document of its most recent run
     data: set[str]
-    full_label: str = ""  # model_label: the adapter and every argument
     fingerprint: str = ""
     args: dict = field(default_factory=dict)
 
@@ -181,15 +180,11 @@ def by_model(docs: Iterable[dict]) -> list[ModelRow]:
     labelled by the name of its newest run (:func:`model_name`), made distinct where two models
     would share it (:func:`distinct_labels`)."""
     rows: dict[tuple[str, str], ModelRow] = {}
-    created: dict[tuple[tuple[str, str], str], str] = {}
-    for doc in sorted(docs, key=lambda d: d["created"]):
-        key = model_key(doc)
-        row = rows.setdefault(key, ModelRow("", {}, set(), fingerprint=doc["model"]["fingerprint"]))
-        row.label, row.full_label, row.args = model_name(doc), model_label(doc), dict(doc["model"]["args"])
+    for doc in sorted(docs, key=lambda d: d["created"]):  # oldest first: a later run's task replaces it
+        row = rows.setdefault(model_key(doc), ModelRow("", {}, set(), fingerprint=doc["model"]["fingerprint"]))
+        row.label, row.args = model_name(doc), dict(doc["model"]["args"])
         for task, t in doc["tasks"].items():
-            if doc["created"] >= created.get((key, task), ""):
-                row.tasks[task] = t
-                created[(key, task)] = doc["created"]
+            row.tasks[task] = t
             row.data.add(t["data"]["kind"])
     out = list(rows.values())
     for r, label in zip(out, distinct_labels([(r.label, r.label, r.args, r.fingerprint) for r in out])):

@@ -40,3 +40,16 @@ def test_export_is_tidy_and_table_groups_by_model(tmp_path):
     assert len(lines) == 2 + 2  # header, rule, one row per model
     oracle = next(line for line in lines if line.startswith("oracle "))
     assert "1.0000" in oracle and "-" not in oracle.split()[2:]  # both tasks on one row
+
+
+def test_by_model_keeps_each_tasks_latest_run_whatever_the_input_order():
+    from mmharness.results_export import by_model
+
+    def doc(created, value, tasks=("t",)):
+        return {"created": created, "model": {"adapter": "a", "fingerprint": "f", "args": {}},
+                "tasks": {t: {"data": {"kind": "full"}, "value": value} for t in tasks}}
+
+    old, new, other = doc("2026-01-01", "old", ("t", "u")), doc("2026-02-01", "new"), doc("2026-01-15", "mid", ("u",))
+    for docs in ([old, new, other], [new, other, old], [other, new, old]):
+        [row] = by_model(docs)
+        assert row.tasks["t"]["value"] == "new" and row.tasks["u"]["value"] == "mid"
