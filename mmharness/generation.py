@@ -95,7 +95,7 @@ def parse_gen_kwargs(text: str | dict | None) -> dict:
     temperature 0; ``true`` needs a ``temperature`` above 0). Unknown keys and bad values are errors."""
     import json
 
-    from .adapter import parse_model_args
+    from .adapter import _FALSE, _TRUE, parse_model_args
 
     raw = dict(text) if isinstance(text, dict) else parse_model_args(text)
     out: dict = {}
@@ -120,7 +120,10 @@ def parse_gen_kwargs(text: str | dict | None) -> dict:
                 stops = json.loads(v) if isinstance(v, str) and v.startswith("[") else v
                 out[name] = tuple(str(x) for x in stops) if isinstance(stops, (list, tuple)) else (str(stops),)
             elif name == "do_sample":
-                do_sample = v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")
+                flag = str(v).lower()
+                if flag not in _TRUE | _FALSE:
+                    raise ValueError("expected true or false")
+                do_sample = flag in _TRUE
             else:
                 raise KeyError(key)
         except KeyError:

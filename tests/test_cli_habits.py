@@ -86,3 +86,12 @@ def test_gen_kwargs_override_every_generating_task_and_key_its_cache(tmp_path):
     assert v.exit_code == 0, v.output
     with pytest.raises(ValueError, match="unknown setting 'beams'"):
         parse_gen_kwargs("beams=4")
+
+
+def test_gen_kwargs_do_sample_takes_only_true_or_false():
+    """A do_sample value that is neither true nor false is an error naming it, never silently greedy."""
+    assert parse_gen_kwargs("do_sample=off") == {"temperature": 0.0}
+    assert parse_gen_kwargs({"do_sample": False}) == {"temperature": 0.0}
+    assert parse_gen_kwargs("do_sample=yes,temperature=0.7") == {"temperature": 0.7}
+    with pytest.raises(ValueError, match=r"do_sample='ture': expected true or false"):
+        parse_gen_kwargs("do_sample=ture,temperature=0.7")
