@@ -3,7 +3,7 @@
 A task declares each metric it can recompute from per-sample quantities as a :class:`Declared`:
 its :class:`~mmharness.task.MetricSpec` (direction, range, chance, official or not) and an
 :class:`Aggregate` (which per-sample columns it needs and how they aggregate: :func:`mean`,
-:func:`mean_where`, :func:`macro_mean`, or any vectorised function of the columns, such as
+:func:`mean_finite`, :func:`macro_mean`, :func:`signed_macro_means`, or any vectorised function of the columns, such as
 MacroStd from the per-(class, subgroup) counts). From that one declaration the core derives:
 
 * the value, the percentile-bootstrap CI and the standard error, by :func:`score_declared`, with
@@ -104,31 +104,15 @@ class Declared:
         return self.spec.name
 
 
-#: aggregation constructors by name (see :func:`register_aggregation`)
-AGGREGATIONS: dict[str, Callable[..., Aggregate]] = {}
-
-
-def register_aggregation(name: str):
-    """Decorator registering an aggregate constructor under ``name`` (for task cards and plugins)."""
-
-    def deco(fn: Callable[..., Aggregate]) -> Callable[..., Aggregate]:
-        AGGREGATIONS[name] = fn
-        return fn
-
-    return deco
-
-
 def _float(res: Resample, name: str) -> np.ndarray:
     return res.shared(("float", name), lambda r: r[name].astype(np.float64, copy=False))
 
 
-@register_aggregation("mean")
 def mean(column: str) -> Aggregate:
     """The mean of a numeric (or boolean) per-sample column."""
     return Aggregate((column,), lambda res: _float(res, column).mean(axis=1), f"mean of {column}")
 
 
-@register_aggregation("mean_finite")
 def mean_finite(column: str) -> Aggregate:
     """The mean of a numeric column over its finite entries (NaN marks a row without the quantity,
     e.g. a unit without that view)."""
@@ -141,50 +125,57 @@ def mean_finite(column: str) -> Aggregate:
     return Aggregate((column,), fn, f"mean of the finite {column}")
 
 
-@register_aggregation("mean_where")
-def mean_where(column: str, where: str, equals: Any = True) -> Aggregate:
-    """The mean of ``column`` over the samples whose ``where`` column equals ``equals`` (NaN in a
-    resample holding none of them)."""
-
-    def fn(res: Resample) -> np.ndarray:
-        mask = res.shared(("mask", where, equals), lambda r: r[where] == equals)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (_float(res, column) * mask).sum(axis=1) / mask.sum(axis=1)
-
-    return Aggregate((column, where), fn, f"mean of {column} where {where} == {equals!r}")
-
-
-def group_sums(res: Resample, column: str, by: str) -> tuple[np.ndarray, np.ndarray, list]:
-    """Per resample and group of ``by`` (the groups of the full column, sorted): the sum of
-    ``column`` and the number of samples, shapes ``(r, k)``, and the group values."""
+def group_codes(res: Resample, by: str, order: Sequence[str] = (), key: Callable[[Any], str] = str
+                ) -> tuple[np.ndarray, list[str]]:
+    """The group of every row of the full column ``by`` (``key`` of its value) as an int code, and
+    the groups: those of ``order`` present in the data, then any others sorted. Fixed by the data,
+    so computed once per batch of resamples."""
 
     def compute(r: Resample):
-        groups, codes = np.unique(r.full(by), return_inverse=True)
-        k = len(groups)
-        code = codes.reshape(-1)[r.idx]
-        offs = (np.arange(r.r)[:, None] * k + code).reshape(-1)
-        sums = np.bincount(offs, weights=_float(r, column).reshape(-1), minlength=r.r * k).reshape(r.r, k)
-        counts = np.bincount(offs, minlength=r.r * k).reshape(r.r, k).astype(np.float64)
-        return sums, counts, list(groups)
+        keys = [key(v) for v in r.full(by).tolist()]
+        present = set(keys)
+        groups = [g for g in order if g in present] + sorted(present - set(order))
+        pos = {g: j for j, g in enumerate(groups)}
+        return np.asarray([pos[k] for k in keys], dtype=np.int64), groups
 
-    return res.shared(("group_sums", column, by), compute)
+    return res.shared(("group_codes", by, tuple(order), key), compute)
 
 
-@register_aggregation("macro_mean")
-def macro_mean(column: str, by: str) -> Aggregate:
-    """The unweighted mean over the groups of ``by`` of the mean of ``column`` within each group
-    (groups absent from a resample are left out of that resample's mean)."""
+def group_sums(res: Resample, values: np.ndarray, counted: np.ndarray, by: str, order: Sequence[str] = (),
+               key: Callable[[Any], str] = str) -> tuple[np.ndarray, np.ndarray]:
+    """Per resample and group (:func:`group_codes`): the sum of ``values`` and the number of rows
+    where ``counted`` (both full-length per-row arrays; ``values`` must be 0 where not counted),
+    shapes ``(r, k)``."""
+    code, groups = group_codes(res, by, order, key)
+    k = len(groups)
+    offs = (np.arange(res.r)[:, None] * k + code[res.idx]).reshape(-1)
+    sums = np.bincount(offs, weights=values[res.idx].reshape(-1), minlength=res.r * k).reshape(res.r, k)
+    counts = np.bincount(offs, weights=counted[res.idx].reshape(-1).astype(np.float64),
+                         minlength=res.r * k).reshape(res.r, k)
+    return sums, counts
+
+
+def mean_of_group_means(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The unweighted mean, over the groups with a row (count > 0), of each group's mean
+    ``sums / counts``; NaN where no group has one. Last axis: groups."""
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # no group at all
+        return np.nanmean(np.where(counts > 0, sums / counts, np.nan), axis=-1)
+
+
+def macro_mean(column: str, by: str, order: Sequence[str] = (), key: Callable[[Any], str] = str) -> Aggregate:
+    """The unweighted mean over the groups of ``by`` (:func:`group_codes`) of the mean of the
+    finite ``column`` values within each group (groups absent from a resample are left out of that
+    resample's mean)."""
 
     def fn(res: Resample) -> np.ndarray:
-        sums, counts, _ = group_sums(res, column, by)
-        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no group at all
-            return np.nanmean(np.where(counts > 0, sums / counts, np.nan), axis=1)
+        v = res.full(column).astype(np.float64)
+        ok = np.isfinite(v)
+        return mean_of_group_means(*group_sums(res, np.where(ok, v, 0.0), ok, by, order, key))
 
     return Aggregate((column, by), fn, f"mean over {by} of the mean of {column}")
 
 
-@register_aggregation("custom")
 def custom(needs: Sequence[str], fn: Callable[[Resample], np.ndarray], describe: str) -> Aggregate:
     """Any vectorised function of the columns ``needs``."""
     return Aggregate(tuple(needs), fn, describe)
@@ -226,6 +217,12 @@ def _n_rows(columns: Columns, decls: Sequence[Declared]) -> int:
     return next(iter(sizes.values()), 0)
 
 
+def reproduces(got: float, want: float) -> bool:
+    """Whether an aggregate's value ``got`` reproduces the value ``want`` recorded or computed
+    another way: finite and within 1e-9 + 1e-7 * |want| (summation order may differ)."""
+    return math.isfinite(got) and abs(got - want) <= 1e-9 + 1e-7 * abs(want)
+
+
 def interval_and_stderr(dist: np.ndarray, level: float) -> tuple[tuple[float, float] | None, float | None]:
     """The one rule: percentile interval and ``ddof=1`` standard deviation of the finite values
     of a bootstrap distribution ``(R,)`` (None, None when nothing is finite)."""
@@ -260,7 +257,7 @@ def score_declared(decls: Sequence[Declared], columns: Columns, ctx: ScoreContex
         given = (values or {}).get(d.name)
         agrees = True
         if given is not None:
-            agrees = math.isfinite(v) and abs(v - given) <= 1e-9 + 1e-7 * abs(given)
+            agrees = reproduces(v, given)
             v = float(given)
         if not math.isfinite(v):
             out.undefined.append(d.name)
@@ -278,26 +275,11 @@ def signed_macro_means(terms: Sequence[tuple[str, float]], by: str, order: Seque
     cols = tuple(c for c, _ in terms)
 
     def fn(res: Resample) -> np.ndarray:
-        def setup(r: Resample):
-            keys = [str(v) for v in r.full(by).tolist()]
-            present = set(keys)
-            groups = [g for g in order if g in present] + sorted(present - set(order))
-            pos = {g: j for j, g in enumerate(groups)}
-            return np.asarray([pos[k] for k in keys], dtype=np.int64), len(groups)
-
-        code, k = res.shared(("signed_macro_groups", by, tuple(order)), setup)
-        vals = [np.asarray(res.full(c), dtype=np.float64) for c in cols]
+        vals = [res.full(c).astype(np.float64) for c in cols]
         ok = np.logical_and.reduce([np.isfinite(v) for v in vals])
-        offs = (np.arange(res.r)[:, None] * k + code[res.idx]).reshape(-1)
-        w = ok[res.idx].reshape(-1).astype(np.float64)
-        cnt = np.bincount(offs, weights=w, minlength=res.r * k).reshape(res.r, k)
         total = np.zeros(res.r)
         for (_, sign), v in zip(terms, vals):
-            sums = np.bincount(offs, weights=np.where(ok, v, 0.0)[res.idx].reshape(-1),
-                               minlength=res.r * k).reshape(res.r, k)
-            with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                total = total + sign * np.nanmean(np.where(cnt > 0, sums / cnt, np.nan), axis=1)
+            total = total + sign * mean_of_group_means(*group_sums(res, np.where(ok, v, 0.0), ok, by, order))
         return total
 
     desc = " ".join(f"{'+' if sg > 0 else '-'} mean over {by} of {c}" for c, sg in terms).lstrip("+ ")
@@ -367,8 +349,8 @@ def columns_from_log(decls: Sequence[Declared], rows: Sequence[dict]) -> tuple[d
     return cols, why
 
 
-def verified(decls: Sequence[Declared], columns: Columns, recorded: Mapping[str, Any], missing: Mapping[str, str],
-             tol: float = 1e-9) -> tuple[list[Declared], dict[str, str]]:
+def verified(decls: Sequence[Declared], columns: Columns, recorded: Mapping[str, Any], missing: Mapping[str, str]
+             ) -> tuple[list[Declared], dict[str, str]]:
     """The declarations that reproduce the ``recorded`` values (name -> ``{"value": ...}``) on
     ``columns``, and for the others why not (a missing column, or the value they give)."""
     ok: list[Declared] = []
@@ -387,7 +369,7 @@ def verified(decls: Sequence[Declared], columns: Columns, recorded: Mapping[str,
             warnings.simplefilter("ignore", RuntimeWarning)
             got = float(np.asarray(d.aggregate(Resample(columns, ident)), dtype=np.float64).reshape(-1)[0]) \
                 if n else math.nan
-        if rec is None or not math.isfinite(got) or abs(got - rec) > tol + 1e-7 * abs(rec):
+        if rec is None or not reproduces(got, rec):
             why[d.name] = f"the per-sample scores give {got:.6g}, not the recorded {rec}"
             continue
         ok.append(d)

@@ -24,13 +24,12 @@ macro mean over subtasks is reported under a distinct name.
 from __future__ import annotations
 
 import re
-import warnings
 from collections import Counter
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .declare import Aggregate, Resample, mean
+from .declare import Aggregate, Resample, group_codes, group_sums, mean, mean_finite, mean_of_group_means
 
 CHOICE_QA = "Choice QA"
 YES_NO_QA = "True or false QA"
@@ -109,10 +108,9 @@ def overall_accuracy(hits: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def macro_accuracy(hits: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Unweighted mean over the subtasks present (n_k > 0) of their accuracies (not the Overall)."""
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # no subtask present at all: NaN
-        return np.nanmean(np.where(counts > 0, hits / counts, np.nan), axis=-1)
+    """Unweighted mean over the subtasks present (n_k > 0) of their accuracies (not the Overall):
+    :func:`mmharness.metrics.declare.mean_of_group_means`."""
+    return mean_of_group_means(hits, counts)
 
 
 def pooled_accuracy(hits: np.ndarray, counts: np.ndarray, members: np.ndarray) -> np.ndarray:
@@ -147,17 +145,9 @@ def subtask_counts(res: Resample, subtask_of: Callable[[str], str], order: Seque
     per-item ``task`` string to its subtask key (spelling variants share one)."""
 
     def compute(r: Resample):
-        keys = [subtask_of(str(t)) for t in r.full("task").tolist()]
-        present = set(keys)
-        groups = [g for g in order if g in present] + sorted(present - set(order))
-        pos = {g: j for j, g in enumerate(groups)}
-        code = np.asarray([pos[k] for k in keys], dtype=np.int64)[r.idx]
-        k = len(groups)
-        offs = (np.arange(r.r)[:, None] * k + code).reshape(-1)
-        correct = r["correct"].astype(np.float64, copy=False).reshape(-1)
-        hits = np.bincount(offs, weights=correct, minlength=r.r * k).reshape(r.r, k)
-        counts = np.bincount(offs, minlength=r.r * k).reshape(r.r, k).astype(np.float64)
-        return hits, counts, groups
+        correct = r.full("correct").astype(np.float64)
+        hits, counts = group_sums(r, correct, np.ones(correct.shape, dtype=bool), "task", order, subtask_of)
+        return hits, counts, group_codes(r, "task", order, subtask_of)[1]
 
     return res.shared(("mmra_subtask_counts", subtask_of, tuple(order)), compute)
 
@@ -190,11 +180,6 @@ def declared_aggregates(subtask_of: Callable[[str], str], order: Sequence[str],
                 return hits[:, j] / n[:, j]
         return Aggregate(needs, fn, f"accuracy on subtask {key}")
 
-    def unparsed(res):
-        u = res["unparsed"].astype(np.float64, copy=False)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.nansum(u, axis=1) / np.isfinite(u).sum(axis=1)
-
     out = {
         "overall": Aggregate(needs, lambda res: overall_accuracy(*counts(res)[:2]), "micro accuracy (Overall)"),
         "macro_subtask": Aggregate(needs, lambda res: macro_accuracy(*counts(res)[:2]),
@@ -204,5 +189,5 @@ def declared_aggregates(subtask_of: Callable[[str], str], order: Sequence[str],
         "overall_first_letter": mean("correct_first_letter"),
     }
     out.update({f"acc_{key}": one(key) for key in order})
-    out["unparsed_rate"] = Aggregate(("unparsed",), unparsed, "mean of unparsed over the answered items")
+    out["unparsed_rate"] = mean_finite("unparsed")  # NaN: an item without a response
     return out
