@@ -125,27 +125,20 @@ def list_cmd(names, as_json, width):
         return
     from ..data_sources import FAMILY_SOURCES
 
+    tasks_of = {s.name: ts for s, ts in needed}  # every registered task here: no names given
     rows = []
     for family, sources in FAMILY_SOURCES.items():
+        family_tasks = {t for s in sources for t in tasks_of.get(s.name, ())}
         for s in sources:
-            ts = [t for t in _family_tasks(family) if s.applies_to(t)]
+            ts = tasks_of.get(s.name)
             if not ts:
                 continue
-            every = len(ts) == len(_family_tasks(family))
             lic = s.licence.label + (" (accept)" if s.licence.accept and s.fetchable else "")
-            rows.append([family, "all" if every else ", ".join(s.tasks or ts), s.name, s.size or "?", lic,
-                         s.origin()])
+            rows.append([family, "all" if len(ts) == len(family_tasks) else ", ".join(s.tasks), s.name,
+                         s.size or "?", lic, s.origin()])
     click.echo(render_table([Column("family", wrap=False), Column("tasks"), Column("source"), Column("size"),
                              Column("licence"), Column("from")], rows, width=width))
     click.echo("\n`mmh data list TASK` shows a source in full; `mmh data download TASK --data-root DIR` fetches.")
-
-
-def _family_tasks(family: str) -> list[str]:
-    """The registered tasks that need a source of ``family``."""
-    from ..data_sources import FAMILY_SOURCES
-    from ..registry import TASKS
-
-    return [t for t in TASKS.names() if any(s.applies_to(t) for s in FAMILY_SOURCES[family])]
 
 
 def _print_terms(sources) -> None:
