@@ -92,8 +92,10 @@ def run_executions(task: Task, samples: Sequence[Sample], responses: Sequence[An
     result.cached = len(outcomes)
     todo = [(key, prog) for key, prog in keyed.items() if key not in outcomes]
     if todo:
+        from .runner import _progress  # the runner's bar (or its no-op stand-in)
+
         workers = max(1, min(int(getattr(task, "execution_workers", 1)), len(todo)))
-        bar = _bar(task.name, len(todo), result.cached, progress)
+        bar = _progress(f"{task.name}: running code", len(todo), result.cached, progress, unit="program")
         pool = ThreadPoolExecutor(max_workers=workers)
         failed = True
         try:
@@ -118,19 +120,3 @@ def run_executions(task: Task, samples: Sequence[Sample], responses: Sequence[An
         result.records.setdefault(sid, {})[name] = outcomes[key]
     return result
 
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _bar(name: str, total: int, cached: int, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    desc = f"{name}: running code" + (f" ({cached} cached)" if cached else "")
-    return tqdm(total=total, desc=desc, unit="program", dynamic_ncols=True, leave=False)
