@@ -352,10 +352,10 @@ class _SnareMatchTask(Task):
 
     def _result(self, samples, scores, columns, metrics, sub, official, n_items) -> TaskResult:
         texts = [s.meta.get("options") for s in samples]  # the caption options (ties between equal texts)
-        ranks, tie = columns["ranks"], columns["tie_split"].tolist()
+        ranks, tie, correct = columns["ranks"], columns["tie_split"].tolist(), columns["correct"].tolist()
         per_sample = [{"ranks": ranks[i].tolist(),
                        "winner": int(np.argmin(ranks[i])) if (ranks[i] == 0).any() else -1,
-                       "correct": bool(ranks[i, samples[i].gold] == 0), "tie_split": tie[i]}
+                       "correct": bool(correct[i]), "tie_split": tie[i]}
                       for i in range(len(samples))]
         notes = [f"Ties: {self.ties} ({TIE_NOTES[self.ties]}). accuracy = {self.accuracy_note}; values are "
                  "fractions (x100 for percent)."]
