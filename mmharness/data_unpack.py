@@ -17,6 +17,8 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from .results import _umask
+
 
 class UnpackError(RuntimeError):
     """An archive that cannot be unpacked safely or completely (the message names the archive, the
@@ -119,8 +121,6 @@ def unpack_into(archive: str | Path, kind: str, dest: str | Path, strip: str = "
     try:
         try:
             _EXTRACTORS[kind](archive, tmp, strip)
-        except UnpackError:
-            raise
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
             raise UnpackError(f"{archive}: not a complete {kind} archive ({type(e).__name__}: {e}); "
                               "delete it and download again") from None
@@ -141,9 +141,3 @@ def place_file(src: str | Path, dest: str | Path) -> None:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.replace(src, dest)
-
-
-def _umask() -> int:
-    from .results import _umask as umask
-
-    return umask()
