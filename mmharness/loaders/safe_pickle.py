@@ -30,6 +30,7 @@ caller's opt-in for a trusted file). Persistent ids are refused.
 
 from __future__ import annotations
 
+import functools
 import io
 import pickle
 from collections import OrderedDict
@@ -53,9 +54,11 @@ def _safe_dtype(*args):
     return dt
 
 
+@functools.cache
 def _numpy_function(name: str):
     # take numpy's private helpers from numpy itself, so that both module spellings (numpy 1
-    # ``numpy.core``, numpy 2 ``numpy._core``) resolve to the installed function
+    # ``numpy.core``, numpy 2 ``numpy._core``) resolve to the installed function; cached, as the
+    # wrappers below call it once per array or scalar of the file
     if name == "_reconstruct":
         return np.ndarray((0,), np.uint8).__reduce__()[0]
     if name == "scalar":
