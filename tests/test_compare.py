@@ -133,6 +133,16 @@ def test_different_inputs_or_values_are_not_paired(runs, tmp_path):
     acc = _metric(t, "accuracy")
     assert t["paired"] and acc["ci"] is None and "not the recorded 0.5" in acc["why_no_ci"]
     assert _metric(t, "macrostd_population")["paired_ci"]
+    # options this version refuses, and a task that is not registered here: each metric says why
+    doc["config"]["task_args"] = {"macrostd": "bogus"}
+    write_results(doc, res)
+    why = _metric(_task(compare_runs(res, res), "cifar10_b"), "accuracy")["why_no_ci"]
+    assert "cannot rebuild task 'cifar10_b' from the recorded options" in why and "bogus" in why
+    doc["config"]["task_args"] = {}
+    doc["tasks"]["cifar_ghost"] = doc["tasks"].pop("cifar10_b")
+    write_results(doc, res)
+    why = _metric(_task(compare_runs(res, res), "cifar_ghost"), "accuracy")["why_no_ci"]
+    assert "is not registered" in why and "--include" in why
     # different data: no pairing at all
     doc["tasks"]["cifar100_b"]["data"]["fingerprint"] = "other-data"
     write_results(doc, res)

@@ -189,15 +189,20 @@ def _recomputable(task: str, doc: dict, task_doc: dict, rows: list[dict]
     keyed by the unit; otherwise one per sample, keyed by sample id."""
     from ..evaluate import build_task
     from ..metrics.declare import columns_from_log, pivot_rows, verified
+    from ..registry import RegistryError
+    from ..task import TaskError
 
     try:
         t = build_task(task, doc["config"].get("task_args") or {})
-        decls = t.declared_metrics()
-    except Exception as e:  # noqa: BLE001 - an unknown (plugin) task or options this version refuses
-        why = f"cannot rebuild task {task!r} from the recorded options ({e}); pass --include for a plugin task"
+    except RegistryError as e:  # not registered here: a plugin task
+        why = f"task {task!r} is not registered ({e}); pass --include MODULE_OR_FILE for a plugin task"
         return {}, {}, [r["id"] for r in rows], {m: why for m in task_doc["metrics"]}
+    except TaskError as e:  # options this version refuses
+        why = f"cannot rebuild task {task!r} from the recorded options: {e}"
+        return {}, {}, [r["id"] for r in rows], {m: why for m in task_doc["metrics"]}
+    decls = t.declared_metrics()
     declared = {d.name for d in decls}
-    unit = getattr(t, "resample_unit", None)
+    unit = t.resample_unit
     if unit is not None:
         keys, cols, pivot_why = pivot_rows([dict(r.get("scores") or {}, id=r.get("id")) for r in rows], unit)
         needed = {c for d in decls for c in d.aggregate.needs}
