@@ -200,16 +200,22 @@ class _SegTask(Task):
         valid = label_model != ign if ign is not None else np.ones(label_model.shape, bool)
         return valid & ((label_model < 0) | (label_model >= c))
 
-    def _check_values(self, rec: SegRecord, label_model: np.ndarray) -> None:
+    def _check_values(self, rec: SegRecord, label_model: np.ndarray) -> np.ndarray:
+        """``label_model`` with its gt values outside the classes and not the ignore index handled by
+        ``invalid_gt``: ``error`` raises :class:`LabelMapError` naming the file and the values; otherwise
+        they become the ignore index (so that references stay in the request contract)."""
         c, ign = self.preset.num_classes, self.preset.ignore_index
         bad = self._invalid(label_model)
-        if bad.any() and self.invalid_gt == "error":
+        if not bad.any():
+            return label_model
+        if self.invalid_gt == "error":
             vals = np.unique(label_model[bad]).tolist()
             shift = " after reduce_zero_label (k -> k-1)" if self.preset.reduce_zero_label else ""
             raise LabelMapError(f"label map {rec.label} has values {vals[:10]}{shift} outside the classes "
                                 f"0..{c - 1} of preset {self.preset.name!r} and not the ignore index {ign} (to "
                                 "score such pixels anyway: --task-args invalid_gt=mmseg, as mmseg counts them, or "
                                 "invalid_gt=ignore)")
+        return label_model if ign is None else np.where(bad, ign, label_model)
 
     # ---------------------------------------------------------------- request
     def request(self, sample: Sample) -> SegmentRequest:
@@ -225,10 +231,7 @@ class _SegTask(Task):
                 raise LabelMapError(f"label map {rec.label} is {label.shape[1]}x{label.shape[0]} (WxH) but the "
                                     f"{name} image {paths[name].split('#', 1)[0]} is {w}x{h}; label maps must have "
                                     "the size of their image")
-        ref = self.model_space(label)
-        self._check_values(rec, ref)
-        if self.invalid_gt != "error" and self.preset.ignore_index is not None:
-            ref = np.where(self._invalid(ref), self.preset.ignore_index, ref)  # references stay in the contract
+        ref = self._check_values(rec, self.model_space(label))
         images = {name: image_ref(name, paths[name]) for name in self.inputs}
         return SegmentRequest(images=images, num_classes=self.preset.num_classes, ignore_index=self.preset.ignore_index,
                               reference=ref.astype(np.int32))
@@ -263,8 +266,9 @@ class _SegTask(Task):
             except LabelValueError as e:
                 raise TaskError(f"task {self.name!r}, sample {s.id}: {rec.label}: {e}") from None
             g = self.model_space(label)
-            valid = g != self.preset.ignore_index if self.preset.ignore_index is not None else np.ones(g.shape, bool)
-            valid &= ~self._invalid(g)  # no such pixel under invalid_gt=error; no gt class otherwise
+            valid = (g >= 0) & (g < self.preset.num_classes)  # gt classes only (invalid_gt: no gt class)
+            if self.preset.ignore_index is not None:
+                valid &= g != self.preset.ignore_index
             nv = int(valid.sum())
             per_sample.append({"pixel_acc": float((pred[valid] == g[valid]).mean()) if nv else None,
                                "n_pixels": nv, "resized": resized})
