@@ -426,21 +426,13 @@ def _stream(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list[
             executor: Executor, cache: Any, adapter_key: str, task_key: str, opts: RunOptions,
             autocast: Callable[[], Any], skipped: list[dict]):
     """The loader feeding :func:`mmharness.streaming.compute_streaming` one request at a time."""
-    import torch
     from torch.utils.data import DataLoader
 
     from .streaming import compute_streaming, one_request_batches
 
     ctx = RunContext(adapter_name=adapter.name, task_name=task.name, adapter_key=adapter_key,
                      cache=cache, text_batch_size=opts.text_batch_size)
-    try:
-        with torch.inference_mode(), autocast():
-            executor.prepare(adapter, (task.build_request(samples[i]) for i in todo), ctx)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:
-        raise in_context(adapter.name, task.name, [f"(shared work before the first request: {executor.path})"],
-                         e) from e
+    _prepare(adapter, task, executor, (task.build_request(samples[i]) for i in todo), ctx, autocast, "request")
     dataset = RequestDataset(task, samples, todo, adapter.preprocess, executor.group_key,
                              keep_requests=opts.num_workers == 0)
     loader = DataLoader(dataset, batch_size=opts.batch_size, shuffle=False, num_workers=opts.num_workers,
@@ -456,6 +448,22 @@ def _stream(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list[
                                  executor, ctx, cache, adapter_key, task_key, opts.on_error, skipped, bar, autocast)
     finally:
         bar.close()
+
+
+def _prepare(adapter: Adapter, task: Task, executor: Executor, requests: Iterator[Request], ctx: RunContext,
+             autocast: Callable[[], Any], first: str) -> None:
+    """``executor.prepare`` (shared work such as a zero-shot classifier, before the first ``first``
+    is sent), an adapter's exception in it named like a batch's (:func:`in_context`)."""
+    import torch
+
+    try:
+        with torch.inference_mode(), autocast():
+            executor.prepare(adapter, requests, ctx)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:
+        raise in_context(adapter.name, task.name, [f"(shared work before the first {first}: {executor.path})"],
+                         e) from e
 
 
 def _decode_failure(task: Task, samples: Sequence[Sample], it: _Item, on_error: str, skipped: list[dict]) -> None:
@@ -493,14 +501,7 @@ def _compute(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list
             yield req
 
     t1 = time.perf_counter()
-    try:
-        with torch.inference_mode(), autocast():  # before the workers start, so nothing competes with it
-            executor.prepare(adapter, light_requests(), ctx)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:  # an adapter's exception, with what it was doing
-        raise in_context(adapter.name, task.name, ["(shared work before the first batch: "
-                                                   f"{executor.path})"], e) from e
+    _prepare(adapter, task, executor, light_requests(), ctx, autocast, "batch")  # before the workers start
     model_seconds += time.perf_counter() - t1
     dataset = RequestDataset(task, samples, todo, adapter.preprocess, executor.group_key,
                              keep_requests=in_process, requests=built)

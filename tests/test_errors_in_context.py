@@ -131,3 +131,28 @@ def test_annotation_paths_cannot_leave_the_data_root(tmp_path):
     with pytest.raises(TaskError, match=r"video id '\.\./\.\./x', which is not a plain name"):
         parse_key("../../x___902___1", "refava_annotations.json")
     assert parse_key("-5KQ66BBWC4___902___1").video_id == "-5KQ66BBWC4"
+
+
+def test_an_adapters_exception_in_shared_work_names_adapter_task_and_the_step():
+    """An exception in an executor's prepare (the zero-shot classifier's prompt embeddings, before
+    the first batch) names the adapter, the task and that step, like a batch's error."""
+    import numpy as np
+
+    from mmharness.adapter import Adapter, AdapterError
+
+    class PromptsFail(Adapter):
+        name = "prompts_fail"
+
+        def embed_image(self, images):
+            return np.ones((len(images), 4), np.float32)
+
+        def embed_text(self, texts):
+            raise RuntimeError("tokenizer exploded")
+
+    with pytest.raises(AdapterError) as e:
+        evaluate(PromptsFail(), "cifar10_b", sample=True, limit=2, use_cache=False, progress=False)
+    msg = str(e.value)
+    assert msg.startswith("adapter 'prompts_fail' on task 'cifar10_b', sample (shared work before the first batch: "
+                          "classify<-embed_image+embed_text (zero-shot"), msg
+    assert msg.endswith(")): RuntimeError: tokenizer exploded"), msg
+    assert isinstance(e.value.__cause__, RuntimeError)
