@@ -34,7 +34,8 @@ from .threads import parse_threads
 from .generation import parse_gen_kwargs
 from .dry_run import dry_run_plan
 from .runner import ON_ERROR, CachedResponses, RunOptions, TaskRun, run_task
-from .task import DataConfig, Sample, ScoreContext, Task, TaskError, TaskResult, limit_samples, sha256_file
+from .task import (DataConfig, Sample, ScoreContext, Task, TaskError, TaskResult, limit_samples, sha256_file,
+                   task_options)
 
 log = logging.getLogger("mmharness")
 
@@ -56,8 +57,6 @@ class Results:
 def build_task(name: str, task_args: dict[str, Any] | None = None) -> Task:
     """Instantiate task ``name`` with the options it accepts from ``task_args`` (strings converted
     by annotation)."""
-    from .task import task_options
-
     cls = TASKS.get(name)
     accepted = {o.name for o in task_options(cls)}
     mine = {k: v for k, v in (task_args or {}).items() if k in accepted}
@@ -158,8 +157,6 @@ def evaluate(
     if overrides and not any(Capability.GENERATE in t.uses for t in task_objs):
         log.warning("--gen-kwargs has no effect: none of %s generates text", ", ".join(task_names))
     if targs:  # the options each task declares (mmharness.task.task_options), as build_task reads them
-        from .task import task_options
-
         known = sorted({o.name for t in task_objs for o in task_options(type(t))})
         unused = sorted(set(targs) - set(known))
         if unused:
