@@ -186,7 +186,7 @@ def _verify_task(check: TaskCheck, doc: dict, tdoc: dict, base: Path, served: bo
         if got is None:
             if check.errors:
                 return
-            cache, got = _from_cache(check, doc, tdoc, t, data, samples, skipped, cache_dir)
+            cache, got = _from_cache(check, doc, t, data, samples, skipped, cache_dir)
             if got is None:
                 return
         keep, responses = got
@@ -274,12 +274,16 @@ def _from_log(check: TaskCheck, tdoc: dict, base: Path, samples: list, skipped: 
     return keep, responses
 
 
-def _from_cache(check: TaskCheck, doc: dict, tdoc: dict, t, data, samples: list, skipped: set[str],
+def _from_cache(check: TaskCheck, doc: dict, t, data, samples: list, skipped: set[str],
                 cache_dir: str | Path | None):
     """(open cache, (kept indices, responses)) from the response cache, or (None, None) with an
-    error that says what is missing."""
+    error that says what is missing (after the notes on why the sample log was not used)."""
     from .cache import ResponseCache
     from .runner import CachedResponses
+
+    def nothing(why: str):
+        check.errors.append("nothing to re-score from: " + "; ".join(check.notes + [why]))
+        return None, None
 
     cfg = doc["config"]
     if cache_dir is not None:
@@ -287,13 +291,9 @@ def _from_cache(check: TaskCheck, doc: dict, tdoc: dict, t, data, samples: list,
     elif cfg.get("cache"):
         db = Path(cfg["cache"])
     else:
-        check.errors.append("nothing to re-score from: " + "; ".join(check.notes) +
-                            "; and no response cache (the run was made with --no-cache; give one with --cache-dir)")
-        return None, None
+        return nothing("and no response cache (the run was made with --no-cache; give one with --cache-dir)")
     if not db.is_file():
-        check.errors.append("nothing to re-score from: " + "; ".join(check.notes) +
-                            f"; and no response cache at {db}")
-        return None, None
+        return nothing(f"and no response cache at {db}")
     adapter_key = f"{doc['model']['fingerprint']}:{cfg['precision']}"
     task_key = t.fingerprint(data)
     cache = ResponseCache(db.parent)
@@ -302,11 +302,8 @@ def _from_cache(check: TaskCheck, doc: dict, tdoc: dict, t, data, samples: list,
     absent = [samples[i].id for i in keep if samples[i].id not in have]
     if absent:
         cache.close()
-        check.errors.append("nothing to re-score from: " + "; ".join(check.notes) +
-                            f"; and the response cache {db} holds {len(keep) - len(absent)} of the {len(keep)} "
-                            f"responses of this run (adapter key {adapter_key}, task key {task_key}; first "
-                            f"missing: {absent[:3]})")
-        return None, None
+        return nothing(f"and the response cache {db} holds {len(keep) - len(absent)} of the {len(keep)} responses "
+                       f"of this run (adapter key {adapter_key}, task key {task_key}; first missing: {absent[:3]})")
     ids = [s.id for s in samples]
     if getattr(t, "stream_responses", False):  # as the runner reads them back: lazily, chunk by chunk
         responses: Any = CachedResponses(cache, adapter_key, task_key, ids).subset(keep)
