@@ -15,7 +15,8 @@ import datetime as _dt
 import fnmatch
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from itertools import takewhile
+from pathlib import Path, PurePosixPath
 
 from .data_fetch import DownloadError, gdrive_download, hash_file, hf_snapshot, http_download
 from .data_sources import DataSource, DataSourceError
@@ -163,6 +164,26 @@ def _files_with_hashes(dest: Path, names: list[str]) -> dict[str, list]:
     return out
 
 
+def _snapshot_files(dest: Path, patterns: tuple[str, ...]) -> list[str]:
+    """The files of a hub snapshot under ``dest`` (paths relative to it, sorted): those matching one of
+    ``patterns`` (``fnmatch``, as huggingface_hub applies them; all when empty), never the hub's
+    ``.cache/``. Only the folders the patterns name before their first wildcard are walked (``dest``
+    may be the whole data root, holding other datasets)."""
+    def walked(pat: str) -> Path:  # the pattern's folders before its first wildcard
+        return dest.joinpath(*takewhile(lambda part: not any(ch in part for ch in "*?["),
+                                        PurePosixPath(pat).parts[:-1]))
+
+    tops = {walked(pat) for pat in patterns} if patterns else {dest}
+    found = set()
+    for top in tops:
+        for p in top.rglob("*") if top.is_dir() else ():
+            rel = p.relative_to(dest)
+            if (p.is_file() and ".cache" not in rel.parts
+                    and (not patterns or any(fnmatch.fnmatchcase(rel.as_posix(), pat) for pat in patterns))):
+                found.add(rel.as_posix())
+    return sorted(found)
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -232,10 +253,7 @@ def download_source(source: DataSource, root: str | Path, *, mirror: str | None 
     if source.kind == "hf_dataset" and not mirror:
         _, commit = hf_snapshot(source.location, dest, revision=source.revision,
                                 allow_patterns=source.allow_patterns, progress=progress)
-        names = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")
-                       if p.is_file() and ".cache" not in p.relative_to(dest).parts
-                       and (not source.allow_patterns or any(fnmatch.fnmatchcase(p.relative_to(dest).as_posix(), pat)
-                                                            for pat in source.allow_patterns)))
+        names = _snapshot_files(dest, source.allow_patterns)
         if not names:
             raise DataError(f"{source.location}: no file matching {list(source.allow_patterns)} was fetched")
         entry = {**base, "url": source.official_url(), "revision": commit or source.revision,

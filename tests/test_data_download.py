@@ -470,3 +470,32 @@ def test_without_gdown_a_drive_source_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(DownloadError, match=r"needs gdown: pip install 'mmharness\[data\]'"):
         gdrive_download("1kX2iCHEv0CADL8dSO1nMdW-V0NqIAiP3", tmp_path / "x.json", progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_hub_snapshot_records_only_its_own_files(tmp_path, monkeypatch):
+    """MIntRec2.0 lands in the data root itself (dest '.'): the manifest records the snapshot's files
+    matching its patterns, never the hub's .cache/ or other datasets already in the root."""
+    import mmharness.data_store as store
+    from mmharness.data_sources import MINTREC2_SOURCES
+
+    root = tmp_path / "data"
+    (root / "coco" / "val2017").mkdir(parents=True)
+    (root / "coco" / "val2017" / "1.jpg").write_bytes(b"jpg")
+    (root / "other.tsv").write_text("not MIntRec2.0\n")
+
+    def fake_snapshot(repo_id, local_dir, *, revision=None, allow_patterns=(), progress=True):
+        assert repo_id == "THUIAR/MMLA-Datasets" and allow_patterns == ("MIntRec2.0/*.tsv", "MIntRec2.0/*.json")
+        local_dir = Path(local_dir)
+        for rel in ("MIntRec2.0/train.tsv", "MIntRec2.0/dev.tsv", "MIntRec2.0/labels.json",
+                    ".cache/huggingface/download/MIntRec2.0/train.tsv.metadata"):
+            (local_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (local_dir / rel).write_text(rel + "\n")
+        return local_dir, "0123abcd"
+
+    monkeypatch.setattr(store, "hf_snapshot", fake_snapshot)
+    action, report = download_source(MINTREC2_SOURCES[0], root, progress=False)
+    assert action == "downloaded" and report.ok
+    entry = load_manifest(root)["sources"]["THUIAR/MMLA-Datasets:MIntRec2.0"]
+    assert sorted(entry["files"]) == ["MIntRec2.0/dev.tsv", "MIntRec2.0/labels.json", "MIntRec2.0/train.tsv"]
+    assert entry["revision"] == "0123abcd"
+    assert download_source(MINTREC2_SOURCES[0], root, progress=False)[0] == "skipped"
