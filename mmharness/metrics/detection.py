@@ -458,8 +458,9 @@ def evaluate_coco(gt: dict, results: list[dict], iou_type: str = "bbox", backend
         validate_ground_truth(gt, gt_source, iou_type)
         check = validate_results(results, gt, iou_type, results_source)
         clean, repairs, warnings = check.results, check.repairs, check.warnings
-        degenerate = sum(1 for a in gt["annotations"] if not a.get("iscrowd") and (a["bbox"][2] == 0 or a["bbox"][3] == 0))
-        if degenerate and iou_type == "bbox":
+        degenerate = 0 if iou_type != "bbox" else sum(
+            1 for a in gt["annotations"] if not a["iscrowd"] and (a["bbox"][2] == 0 or a["bbox"][3] == 0))
+        if degenerate:
             warnings = warnings + [f"{degenerate} ground-truth box(es) have zero width or height: kept, as COCOeval "
                                    "evaluates them (no detection can overlap them, so each counts as a miss)"]
     else:
