@@ -192,7 +192,11 @@ def _fetch_file(source: DataSource, target: Path, mirror: str | None, progress: 
     """Download the source's file to ``target``; returns the URL (or id) it came from."""
     if mirror:
         url = mirror.rstrip("/") + "/" + source.filename
-        http_download(url, target, progress=progress)
+        try:
+            http_download(url, target, progress=progress)
+        except DownloadError as e:
+            raise DownloadError(f"{e} (--mirror {mirror} must serve {source.filename}, the file of "
+                                f"{source.official_url()}; or drop --mirror to fetch it from there)") from None
         return url
     if source.kind == "http":
         http_download(source.location, target, progress=progress)

@@ -499,3 +499,12 @@ def test_a_hub_snapshot_records_only_its_own_files(tmp_path, monkeypatch):
     assert sorted(entry["files"]) == ["MIntRec2.0/dev.tsv", "MIntRec2.0/labels.json", "MIntRec2.0/train.tsv"]
     assert entry["revision"] == "0123abcd"
     assert download_source(MINTREC2_SOURCES[0], root, progress=False)[0] == "skipped"
+
+
+def test_a_mirror_without_the_file_says_what_it_must_serve(server, tmp_path):
+    r = _run("data", "download", "cifar10_b", "--data-root", tmp_path / "data", "--mirror", server.url, "--no-progress")
+    assert r.exit_code == 1
+    words = " ".join(r.output.split())
+    assert "cifar-10-python: FAILED:" in words and "HTTP 404" in words
+    assert (f"--mirror {server.url} must serve cifar-10-python.tar.gz, the file of "
+            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz; or drop --mirror") in words
