@@ -100,7 +100,10 @@ def in_context(adapter_name: str, task_name: str, sample_ids: Sequence[str], err
     task, the batch's sample ids and the exception's type and message (chained to it). The
     harness's own contract errors already say all that and are returned as they are; a sample's
     own error stays a :class:`SampleRequestError`; ``SystemExit`` from adapter code (``exit()``)
-    becomes an error like any other instead of ending the process silently."""
+    becomes an error like any other instead of ending the process silently.
+
+    Raise the result as it is (not ``from error``): an error returned unchanged would become its
+    own cause."""
     if isinstance(error, AdapterOutputError):
         return error
     where = f"adapter {adapter_name!r} on task {task_name!r}, sample{'s' if len(sample_ids) != 1 else ''} " \

@@ -462,8 +462,7 @@ def _prepare(adapter: Adapter, task: Task, executor: Executor, requests: Iterato
     except KeyboardInterrupt:
         raise
     except BaseException as e:
-        raise in_context(adapter.name, task.name, [f"(shared work before the first {first}: {executor.path})"],
-                         e) from e
+        raise in_context(adapter.name, task.name, [f"(shared work before the first {first}: {executor.path})"], e)
 
 
 def _decode_failure(task: Task, samples: Sequence[Sample], it: _Item, on_error: str, skipped: list[dict]) -> None:
@@ -536,7 +535,7 @@ def _compute(adapter: Adapter, task: Task, samples: Sequence[Sample], todo: list
                 except KeyboardInterrupt:
                     raise
                 except BaseException as e:  # adapter, task, sample ids, type and message
-                    raise in_context(adapter.name, task.name, ids, e) from e
+                    raise in_context(adapter.name, task.name, ids, e)  # chained to e by in_context
                 model_seconds += time.perf_counter() - t1
                 if len(responses) != len(ids):
                     raise TaskError(f"executor {executor.path} returned {len(responses)} responses "

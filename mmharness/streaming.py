@@ -167,7 +167,7 @@ def compute_streaming(adapter: Adapter, task: Task, samples: Sequence[Sample], b
                 bar.update(len(finished))
                 bar.set_postfix(in_flight=len(pending), refresh=False)
             if failure is not None:
-                raise in_context(adapter.name, task.name, [failure[0]], failure[1]) from failure[1]
+                raise in_context(adapter.name, task.name, [failure[0]], failure[1])  # chained to it by in_context
     except BaseException:
         adapter.cancel()
         raise

@@ -60,6 +60,7 @@ def test_detections_are_checked_at_the_boundary_naming_the_bad_sample(mode, mess
                  batch_size=4, use_cache=False, progress=False)
     m = re.search(message, str(e.value))
     assert m, str(e.value)
+    assert e.value.__cause__ is not e.value  # raised as it is, not chained to itself
     from mmharness.evaluate import build_task
     from mmharness.task import DataConfig
 
