@@ -267,6 +267,18 @@ def test_a_corrupt_replacement_keeps_the_old_tree(server, tmp_path, cifar_tarbal
     with pytest.raises(ChecksumError):
         download_source(src, root, progress=False)
     assert (root / "cifar-10-batches-py" / "test_batch").is_file() and _leftovers(root) == []
+    # an archive that fails while unpacking over the existing tree leaves it as it was
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(cifar_tarball[: len(cifar_tarball) // 2])
+    with pytest.raises(UnpackError, match="not a complete tar archive"):
+        unpack_into(cut, "tar", root / "cifar-10-batches-py", strip="cifar-10-batches-py")
+    assert sorted(p.name for p in (root / "cifar-10-batches-py").iterdir()) == ["test_batch"]
+    assert _leftovers(root) == []
+    # the good archive again: the tree is replaced as a whole (the old one moved aside, then removed)
+    server.files["cifar-10-python.tar.gz"] = cifar_tarball
+    assert download_source(src, root, progress=False)[0] == "downloaded"
+    assert sorted(p.name for p in (root / "cifar-10-batches-py").iterdir()) == ["batches.meta", "test_batch"]
+    assert _leftovers(root) == [] and verify_source(src, root).status == "ok"
 
 
 def test_unsafe_archive_members_are_refused(tmp_path):
