@@ -31,14 +31,19 @@ def official_shown(task_doc: dict) -> str | None:
     return task_doc["official_metric"] if task_doc["official_metric"] != task_doc["metric"] else None
 
 
-def column_title(doc: dict, task: str) -> str:
-    """``task metric ↑`` and, when the column ranks on another metric than the official one,
+def column_metric(doc: dict, task: str) -> str:
+    """``metric ↑`` and, when the column ranks on another metric than the official one,
     `` · official NAME ↓`` (``(not averaged)`` appended for columns outside the averages)."""
     t = doc["tasks"][task]
     extra = "" if t["in_task_set"] else " (not averaged)"
     off = official_shown(t)
     beside = f"{SEPARATOR}official {off} {arrow(t, official=True)}" if off else ""
-    return f"{task} {t['metric']} {arrow(t)}{beside}{extra}"
+    return f"{t['metric']} {arrow(t)}{beside}{extra}"
+
+
+def column_title(doc: dict, task: str) -> str:
+    """``task`` and its :func:`column_metric`: ``task metric ↑ · official NAME ↓``."""
+    return f"{task} {column_metric(doc, task)}"
 
 
 def official_value(cell: dict, official: str | None) -> float | None:
@@ -124,6 +129,11 @@ def model_text(model: dict) -> str:
 
 
 def task_legend(doc: dict, task: str) -> str:
+    """``task: `` and its :func:`column_legend`."""
+    return f"{task}: {column_legend(doc, task)}"
+
+
+def column_legend(doc: dict, task: str) -> str:
     """One sentence on a column: metric, direction, normalisation reference, versions, plots."""
     t = doc["tasks"][task]
     meta, ref = t["metric_metadata"], t["normalization"]
@@ -137,7 +147,7 @@ def task_legend(doc: dict, task: str) -> str:
                 f"1 = best ({ref['best']:.4g})")
     else:
         norm = "not normalisable (no chance level and no bounded range): left out of the average score"
-    parts = [f"{task}: ranked on {t['metric']} ({why}; {direction}; {norm})"]
+    parts = [f"ranked on {t['metric']} ({why}; {direction}; {norm})"]
     off = official_shown(t)
     if off:
         odir = "higher is better" if t["official_metric_metadata"]["higher_is_better"] else "lower is better"

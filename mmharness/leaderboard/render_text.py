@@ -20,6 +20,8 @@ from .render_common import (
     SEPARATOR,
     arrow,
     average_text,
+    column_legend,
+    column_metric,
     column_title,
     degenerate_lines,
     family_text,
@@ -30,7 +32,6 @@ from .render_common import (
     shown_families,
     summary_line,
     task_cell_text,
-    task_legend,
 )
 
 
@@ -107,15 +108,10 @@ def _task_blocks(doc: dict, tasks: list[str], width: int) -> str:
     """One small table per task: every model's cell, in the leaderboard's order."""
     out = []
     for t in tasks:
-        head = [Column("#"), Column("model", wrap=False), Column(column_title(doc, t).split(" ", 1)[1], "right")]
+        head = [Column("#"), Column("model", wrap=False), Column(column_metric(doc, t), "right")]
         rows = [[position_text(m), model_text(m), task_cell_text(doc, m, t)] for m in doc["models"]]
         out += [f"{t}:", render_table(head, rows, width), ""]
     return "\n".join(out).rstrip("\n")
-
-
-def _legend(doc: dict, task: str) -> str:
-    text = task_legend(doc, task)
-    return text[len(task) + 2:] if text.startswith(f"{task}: ") else text
 
 
 def render_text(doc: dict, problems: bool = True, *, tasks: Sequence[str] | str | None = None,
@@ -155,7 +151,7 @@ def render_text(doc: dict, problems: bool = True, *, tasks: Sequence[str] | str 
         fam = doc["families"][f]
         out.append(wrap(f"{family_title(f)}: mean normalised score over {', '.join(fam['averaged'])}", w, "  ", "    "))
     legend = [t for t in doc["columns"] if t in shown]
-    out += [wrap(f"{column_title(doc, t)}: {_legend(doc, t)}", w, "  ", "    ") for t in legend]
+    out += [wrap(f"{column_title(doc, t)}: {column_legend(doc, t)}", w, "  ", "    ") for t in legend]
     out += [wrap(f"degenerate: {line}", w, "  ", "    ") for line in degenerate_lines(doc)]
     for m in doc["models"]:
         if m["excluded_reason"]:
