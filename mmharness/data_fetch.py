@@ -133,8 +133,9 @@ def hf_snapshot(repo_id: str, local_dir: str | Path, *, revision: str | None = N
                 allow_patterns: tuple[str, ...] = (), progress: bool = True) -> tuple[Path, str | None]:
     """Fetch dataset ``repo_id`` (the files matching ``allow_patterns``, all when empty) into
     ``local_dir`` with ``huggingface_hub.snapshot_download``. Returns ``(local_dir, commit)``, the
-    commit being the revision resolved (``None`` when unknown). Respects ``HF_HUB_OFFLINE``: offline,
-    only files already in the hub cache can be placed, and the error says so."""
+    commit being the revision resolved before the download, and the one fetched (``None`` when
+    unknown). Respects ``HF_HUB_OFFLINE``: offline, only files already in the hub cache can be
+    placed, and the error says so."""
     try:
         from huggingface_hub import HfApi, snapshot_download
         from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
@@ -142,10 +143,16 @@ def hf_snapshot(repo_id: str, local_dir: str | Path, *, revision: str | None = N
         raise DownloadError(f"{repo_id}: needs huggingface_hub: pip install huggingface_hub") from None
     from huggingface_hub import constants
 
+    commit = None
+    if not constants.HF_HUB_OFFLINE:  # resolved first: the files fetched are those of the commit returned
+        try:
+            commit = HfApi().dataset_info(repo_id, revision=revision).sha
+        except Exception:  # unknown: snapshot_download below says why when it cannot fetch either
+            commit = None
     if not progress:
         disable_progress_bars()
     try:
-        path = snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=str(local_dir),
+        path = snapshot_download(repo_id, repo_type="dataset", revision=commit or revision, local_dir=str(local_dir),
                                  allow_patterns=list(allow_patterns) or None)
     except Exception as e:
         offline = " (HF_HUB_OFFLINE is set: only the local hub cache is read; unset it to download)" \
@@ -154,10 +161,4 @@ def hf_snapshot(repo_id: str, local_dir: str | Path, *, revision: str | None = N
     finally:
         if not progress:
             enable_progress_bars()
-    commit = None
-    if not constants.HF_HUB_OFFLINE:
-        try:
-            commit = HfApi().dataset_info(repo_id, revision=revision).sha
-        except Exception:
-            commit = None
     return Path(path), commit

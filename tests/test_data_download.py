@@ -520,3 +520,30 @@ def test_a_mirror_without_the_file_says_what_it_must_serve(server, tmp_path):
     assert "cifar-10-python: FAILED:" in words and "HTTP 404" in words
     assert (f"--mirror {server.url} must serve cifar-10-python.tar.gz, the file of "
             "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz; or drop --mirror") in words
+
+
+def test_a_hub_snapshot_fetches_the_commit_it_records(tmp_path, monkeypatch):
+    """The revision is resolved before the download and the download asks for that commit, so the
+    commit recorded in the manifest is the one whose files were fetched (not a later one)."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from mmharness.data_fetch import hf_snapshot
+
+    calls = []
+
+    class FakeApi:
+        def dataset_info(self, repo_id, revision=None):
+            calls.append(("info", repo_id, revision))
+            return type("Info", (), {"sha": "c0ffee"})()
+
+    def fake_download(repo_id, repo_type, revision, local_dir, allow_patterns):
+        calls.append(("download", repo_id, revision))
+        return local_dir
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    path, commit = hf_snapshot("m-a-p/MMRA", tmp_path / "MMRA", progress=False)
+    assert commit == "c0ffee" and path == tmp_path / "MMRA"
+    assert calls == [("info", "m-a-p/MMRA", None), ("download", "m-a-p/MMRA", "c0ffee")]
