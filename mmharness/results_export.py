@@ -49,6 +49,11 @@ def base_name(value: object) -> str:
     return last
 
 
+def _short_value(v: object) -> str:
+    """An argument value as names show it: a path (with ``/`` or ``\\``) by its :func:`base_name`."""
+    return base_name(v) if isinstance(v, str) and ("/" in v or "\\" in v) else str(v)
+
+
 def default_model_name(adapter: str, args: dict | None) -> str:
     """A short display name from the adapter and its arguments:
 
@@ -66,11 +71,7 @@ def default_model_name(adapter: str, args: dict | None) -> str:
             return f"{adapter}({base_name(str(v).strip())})"
     if not args:
         return adapter
-
-    def short(v):
-        return base_name(v) if isinstance(v, str) and ("/" in v or "\\" in v) else v
-
-    return f"{adapter}({','.join(f'{k}={short(v)}' for k, v in args.items())})"
+    return f"{adapter}({','.join(f'{k}={_short_value(v)}' for k, v in args.items())})"
 
 
 def model_name(doc: dict) -> str:
@@ -87,9 +88,6 @@ def distinct_labels(entries: Sequence[tuple[str, str, dict, str]]) -> list[str]:
     shared label gets the arguments that tell its rows apart, shortened like names
     (``open_clip(ViT-B-32) pretrained=laion2b``); rows still alike get ``#`` and the fingerprint's
     first 8 characters."""
-    def short(v):
-        return base_name(v) if isinstance(v, str) and ("/" in v or "\\" in v) else str(v)
-
     out = [e[0] for e in entries]
     groups: dict[str, list[int]] = {}
     for i, e in enumerate(entries):
@@ -98,10 +96,10 @@ def distinct_labels(entries: Sequence[tuple[str, str, dict, str]]) -> list[str]:
         if len(idx) < 2:
             continue
         keys = sorted({k for i in idx for k in entries[i][2]})
-        differ = [k for k in keys if len({short(entries[i][2].get(k, "")) for i in idx}) > 1]
+        differ = [k for k in keys if len({_short_value(entries[i][2].get(k, "")) for i in idx}) > 1]
         for i in idx:
             args = entries[i][2]
-            extra = ",".join(f"{k}={short(args[k])}" for k in differ if k in args)
+            extra = ",".join(f"{k}={_short_value(args[k])}" for k in differ if k in args)
             out[i] = f"{out[i]} {extra}" if extra else out[i]
         seen = [(out[i], entries[i][1]) for i in idx]
         for i, key in zip(idx, seen):
