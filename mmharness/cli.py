@@ -30,7 +30,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 class _Group(click.Group):
     """Known errors print one line naming what failed (exit 2; ``--debug`` adds the traceback); an
-    interrupt says that finished work is cached (exit 130); anything else is a bug: a traceback."""
+    interrupt exits 130 (``mmh run`` says whether finished work is cached); anything else is a bug:
+    a traceback."""
 
     def invoke(self, ctx):
         try:
@@ -42,9 +43,8 @@ class _Group(click.Group):
                 traceback.print_exc()
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted: the answers computed so far are in the cache; run the same command "
-                       "again to resume", err=True)
+        except KeyboardInterrupt:  # `mmh run` says what it kept (see run)
+            click.echo("interrupted", err=True)
             sys.exit(130)
 
 
@@ -122,14 +122,20 @@ def run(model, model_args, name, tasks, task_args, output, data_root, data_sourc
     if limit is not None and limit.is_integer():
         limit = int(limit)
 
-    res = evaluate(model, tasks, model_args=model_args, task_args=task_args, data_root=data_root,
-                   data_source=data_source, sample=sample, batch_size=batch_size,
-                   text_batch_size=text_batch_size, num_workers=num_workers, device=device,
-                   precision=precision, limit=limit, seed=seed, cache_dir=cache_dir,
-                   use_cache=not no_cache, output=None if dry_run else output, log_samples=log_samples,
-                   on_error=on_error, bootstrap=bootstrap, progress=not no_progress,
-                   includes=includes, channels_last=channels_last, compile=compile_,
-                   threads=threads, dry_run=dry_run, gen_kwargs=gen_kwargs, name=name)
+    try:
+        res = evaluate(model, tasks, model_args=model_args, task_args=task_args, data_root=data_root,
+                       data_source=data_source, sample=sample, batch_size=batch_size,
+                       text_batch_size=text_batch_size, num_workers=num_workers, device=device,
+                       precision=precision, limit=limit, seed=seed, cache_dir=cache_dir,
+                       use_cache=not no_cache, output=None if dry_run else output, log_samples=log_samples,
+                       on_error=on_error, bootstrap=bootstrap, progress=not no_progress,
+                       includes=includes, channels_last=channels_last, compile=compile_,
+                       threads=threads, dry_run=dry_run, gen_kwargs=gen_kwargs, name=name)
+    except KeyboardInterrupt:
+        click.echo("interrupted" + ("" if dry_run else ": nothing was kept (--no-cache)" if no_cache else
+                                    ": the answers computed so far are in the cache; run the same command again "
+                                    "to resume"), err=True)
+        sys.exit(130)
     if res.rank != 0:
         return  # under torchrun only rank 0 reports
     if as_json:

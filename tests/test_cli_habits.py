@@ -95,3 +95,22 @@ def test_gen_kwargs_do_sample_takes_only_true_or_false():
     assert parse_gen_kwargs("do_sample=yes,temperature=0.7") == {"temperature": 0.7}
     with pytest.raises(ValueError, match=r"do_sample='ture': expected true or false"):
         parse_gen_kwargs("do_sample=ture,temperature=0.7")
+
+
+def test_an_interrupt_says_what_was_kept(monkeypatch, tmp_path):
+    """Ctrl-C exits 130; `mmh run` says the finished answers are cached only when a cache is used,
+    and other commands do not claim a cache at all."""
+    import mmharness.evaluate
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mmharness.evaluate, "evaluate", interrupted)
+    args = ["run", "--model", "random", "--tasks", "mmra", "--sample", "--output", str(tmp_path)]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 130 and "the answers computed so far are in the cache" in r.output
+    r = CliRunner().invoke(cli, [*args, "--no-cache"])
+    assert r.exit_code == 130 and r.output.strip().endswith("interrupted: nothing was kept (--no-cache)")
+    monkeypatch.setattr("mmharness.cli.format_results_table", interrupted)
+    r = CliRunner().invoke(cli, ["results", "table", str(tmp_path)])
+    assert r.exit_code == 130 and r.output.strip().splitlines()[-1] == "interrupted"
