@@ -90,14 +90,19 @@ def _cell_width(text: str) -> int:
     return max((cell_len(line) for line in text.split("\n")), default=0)
 
 
-def natural_width(columns: Sequence[str | Column], rows: Iterable[Sequence[Any]]) -> int:
-    """Width of the table with no cell wrapped."""
+def _table_width(columns: Sequence[str | Column], rows: Iterable[Sequence[Any]], measure) -> int:
+    """Width of the table with each column as wide as ``measure`` of its widest cell (header included)."""
     cols = _columns(columns)
-    widths = [_cell_width(c.header) for c in cols]
+    widths = [measure(c.header) for c in cols]
     for row in rows:
         for i, v in enumerate(row):
-            widths[i] = max(widths[i], _cell_width(_cell(v)))
+            widths[i] = max(widths[i], measure(_cell(v)))
     return sum(widths) + _GAP * (len(cols) - 1)
+
+
+def natural_width(columns: Sequence[str | Column], rows: Iterable[Sequence[Any]]) -> int:
+    """Width of the table with no cell wrapped."""
+    return _table_width(columns, rows, _cell_width)
 
 
 def fits(columns: Sequence[str | Column], rows: Iterable[Sequence[Any]], width: int | None = None) -> bool:
@@ -107,12 +112,7 @@ def fits(columns: Sequence[str | Column], rows: Iterable[Sequence[Any]], width: 
 
 def fits_unbroken(columns: Sequence[str | Column], rows: Iterable[Sequence[Any]], width: int | None = None) -> bool:
     """Whether the table fits ``width`` with its cells wrapped at spaces only (no word folded)."""
-    cols = _columns(columns)
-    widths = [_widest_word(c.header) for c in cols]
-    for row in rows:
-        for i, v in enumerate(row):
-            widths[i] = max(widths[i], _widest_word(_cell(v)))
-    return sum(widths) + _GAP * (len(cols) - 1) <= resolve_width(width)
+    return _table_width(columns, rows, _widest_word) <= resolve_width(width)
 
 
 def _box():
