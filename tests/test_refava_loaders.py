@@ -288,3 +288,6 @@ def test_open_media_checks_the_stream_and_names_the_file_on_any_failure(tmp_path
     with pytest.raises(ValueError, match="media kind must be one of"):
         with open_media(str(p), "subtitles"):
             pass
+    with pytest.raises(MediaDecodeError, match=r"^.*v\.mp4 has no audio stream$"):  # a video-only file
+        with open_media(str(p), "audio"):
+            pass
