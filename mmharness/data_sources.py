@@ -367,7 +367,8 @@ def sources_for_task(task: str) -> tuple[DataSource, ...]:
     declared). Raises :class:`mmharness.registry.RegistryError` for an unknown task."""
     from .registry import TASKS
 
-    TASKS.get(task)
+    if task not in TASKS.names():  # a known task's module is not imported (a plugin's may be heavy or broken)
+        TASKS.get(task)  # raises the registry's error, with its did-you-mean
     return tuple(s for sources in FAMILY_SOURCES.values() for s in sources if s.applies_to(task))
 
 

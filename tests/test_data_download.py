@@ -547,3 +547,18 @@ def test_a_hub_snapshot_fetches_the_commit_it_records(tmp_path, monkeypatch):
     path, commit = hf_snapshot("m-a-p/MMRA", tmp_path / "MMRA", progress=False)
     assert commit == "c0ffee" and path == tmp_path / "MMRA"
     assert calls == [("info", "m-a-p/MMRA", None), ("download", "m-a-p/MMRA", "c0ffee")]
+
+
+def test_data_list_does_not_import_task_modules(monkeypatch):
+    """Sources are matched by task name: a plugin task whose module cannot be imported is listed
+    (nothing to download) instead of stopping `mmh data list`; an unknown name is still an error."""
+    from mmharness.data_sources import sources_for_task
+    from mmharness.registry import TASKS, RegistryError
+
+    TASKS.names()  # scanned before the fake entry is added
+    monkeypatch.setitem(TASKS._refs, "broken_plugin_task", "no_such_module_here:Task")
+    assert sources_for_task("broken_plugin_task") == ()
+    doc = json.loads(_run("data", "list", "--json").output)
+    assert doc["tasks"]["broken_plugin_task"] is None
+    with pytest.raises(RegistryError, match="unknown task 'cifar10_bb'"):
+        sources_for_task("cifar10_bb")
