@@ -257,10 +257,12 @@ class Segment(Executor):
                                         f"expected an (H, W) integer array", [i])
             req = batch.requests[i]
             c, ign = req.num_classes, getattr(req, "ignore_index", None)
-            bad = (a < 0) | (a >= c)
-            if ign is not None:
-                bad &= a != ign
-            if bad.any():
+            bad = None
+            if a.size and (a.min() < 0 or a.max() >= c):  # two reductions; the mask only when needed
+                bad = (a < 0) | (a >= c)
+                if ign is not None:
+                    bad &= a != ign
+            if bad is not None and bad.any():
                 allowed = f"0..{c - 1}" + (f" or the ignore index {ign}" if ign is not None else "")
                 raise _fail(ctx, batch, f"segment map {i} has labels {np.unique(a[bad])[:10].tolist()} outside "
                                         f"{allowed}", [i])
