@@ -210,9 +210,8 @@ def _fetch_file(source: DataSource, target: Path, mirror: str | None, progress: 
 def _check_digest(source: DataSource, path: Path, entry: dict | None) -> dict:
     """The checksum record of the downloaded file at ``path``, or :class:`ChecksumError` (the file is
     deleted) when it differs from the published digest or from the one recorded earlier."""
-    sha = hash_file(path)
     if source.checksum is not None:
-        got = sha if source.checksum.algo == "sha256" else hash_file(path, source.checksum.algo)
+        got = hash_file(path, source.checksum.algo)
         if got != source.checksum.hex:
             path.unlink()
             raise ChecksumError(
@@ -220,6 +219,7 @@ def _check_digest(source: DataSource, path: Path, entry: dict | None) -> dict:
                 f"{source.checksum.published_by or 'the source'}): the download is corrupt or not the official "
                 "file; it was deleted and nothing was unpacked. Run the command again.")
         return {"algo": source.checksum.algo, "hex": got, "published": True}
+    sha = hash_file(path)
     recorded = (entry or {}).get("checksum") or {}
     if recorded.get("algo") == "sha256" and recorded.get("hex") not in (None, sha):
         path.unlink()
