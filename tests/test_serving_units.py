@@ -197,3 +197,45 @@ def test_encoded_image_is_light_and_picklable():
     out = enc(Image.new("L", (16, 16), 128))
     assert isinstance(out, EncodedImage) and out.mime == "image/jpeg" and out.size == (8, 8)
     assert pickle.loads(pickle.dumps(out)) == out
+
+
+def test_connections_are_pooled_across_threads_and_a_closed_one_is_replaced():
+    """Requests from threads that come and go (a task's request threads, then the next task's)
+    reuse the same keep-alive connection instead of each opening one; after close() the next
+    request opens a new one (no retry counted)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mmharness.http_client import ServiceClient
+
+    peers = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            peers.append(self.client_address)
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = ServiceClient(f"http://127.0.0.1:{server.server_address[1]}/v1")
+    try:
+        for _ in range(3):  # one short-lived thread after another
+            t = threading.Thread(target=lambda: client.post("/chat/completions", b"{}"))
+            t.start()
+            t.join()
+        assert len(peers) == 3 and len(set(peers)) == 1  # one connection for the three threads
+        client.close()  # closes the idle connection
+        assert client.post("/chat/completions", b"{}").status == 200
+        assert len(set(peers)) == 2 and client.counters().get("retries", 0) == 0
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
