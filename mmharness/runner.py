@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Sequence
 from .adapter import Adapter
 from .devices import TEXT_BATCH_SIZE_CPU
 from .executors import Executor, RunContext, in_context
-from .input_hash import hash_content, hash_text, input_hash_digest, new_input_hash
+from .input_hash import sample_input_hash
 from .requests import Batch, MediaDecodeError, Request, Response
 from .task import Sample, Task, TaskError
 from .threads import ThreadBudget, start_worker_clock, worker_cpu_since_last
@@ -250,14 +250,13 @@ class RequestDataset:
     def __getitems__(self, positions: Sequence[int]) -> _Fetched:
         """A whole loader batch (the DataLoader calls this instead of ``dataset[i]`` per sample):
         the same samples, inputs, hashes and grouping as :class:`_Item` objects would give."""
-        # per-sample constants (input name bytes, sorted input names, preprocessors) are looked up
-        # once per distinct value: this loop is the harness's own per-sample work
+        # per-sample constants (sorted input names, preprocessors, hash prefixes) are looked up once
+        # per distinct value: this loop is the harness's own per-sample work
         errors: list[_Item] = []
         groups: dict[Any, _Pending] = {}
         indices, group_key, keep = self.indices, self.group_key, self.keep_requests
         handed, build, samples = self._requests, self.task.build_request, self.samples
         pres, pre = self._preprocessors, self._pre
-        name_bytes: dict[str, bytes] = {}
         sorted_names: dict[tuple[str, ...], tuple[str, ...]] = {}
         for i in positions:
             try:
@@ -266,17 +265,11 @@ class RequestDataset:
                     req, handed[i] = handed[i], None  # handed over once
                 if req is None:
                     req = build(samples[indices[i]])
-                h = new_input_hash()
-                inputs = {}
-                for name, ref in req.media().items():
-                    raw = ref.load()
-                    nb = name_bytes.get(name)
-                    if nb is None:
-                        nb = name_bytes[name] = name.encode()
-                    h.update(nb)
-                    hash_content(h, raw)
-                    inputs[name] = (pres.get(ref.modality) or pre(ref.modality))(raw)
-                hash_text(h, req)
+                media = req.media()
+                raws = [(name, ref.load()) for name, ref in media.items()]
+                input_hash = sample_input_hash(raws, req)
+                inputs = {name: (pres.get(ref.modality) or pre(ref.modality))(raw)
+                          for (name, raw), ref in zip(raws, media.values())}
             except MediaDecodeError as e:
                 errors.append(_Item(indices[i], None, {}, None, str(e)))
                 continue
@@ -289,7 +282,7 @@ class RequestDataset:
             if g is None:
                 g = groups[key] = _Pending(inputs, keep, key)
             g.indices.append(indices[i])
-            g.input_hashes.append(input_hash_digest(h))
+            g.input_hashes.append(input_hash)
             for name, column in g.inputs.items():
                 column.append(inputs[name])
             if keep:
@@ -354,11 +347,16 @@ def _stack(values: list[Any], channels_last: bool = False) -> Any:
     import torch
 
     if values and all(isinstance(v, torch.Tensor) for v in values):
-        if all(v.shape == values[0].shape for v in values):
+        try:  # tensors of one shape (torch.stack checks the shapes, faster than a Python loop)
             out = torch.stack(values)
-            if channels_last and out.dim() == 4:
-                out = out.contiguous(memory_format=torch.channels_last)
-            return out
+        except RuntimeError:
+            shape = values[0].shape
+            if all(v.shape == shape for v in values):
+                raise  # not a shape mismatch: a real error
+            return values
+        if channels_last and out.dim() == 4:
+            out = out.contiguous(memory_format=torch.channels_last)
+        return out
     return values
 
 

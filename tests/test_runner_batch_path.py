@@ -202,6 +202,44 @@ def test_input_hash_fast_paths_feed_the_same_bytes_as_the_plain_spelling():
     assert digest(hash_content, t) == "xxh3_128:" + ref
 
 
+def test_sample_input_hash_equals_the_piecewise_hash():
+    """sample_input_hash (memoised name + description prefixes, one update each) gives the hash of
+    feeding each input's name, hash_content and hash_text one by one, for every kind of input."""
+    from mmharness.input_hash import (
+        _hash_content_plain,
+        hash_text,
+        input_hash_digest,
+        new_input_hash,
+        sample_input_hash,
+    )
+    from mmharness.requests import GenerateRequest, ImageFile, MatchRequest, Message
+
+    img = ImageFile("x.png")
+    labels = LabelSet("l", ("a", "b"))
+    reqs = [ClassifyRequest({"image": img}, labels), ClassifyRequest({"image": img}, labels, text="héllo"),
+            MatchRequest(img, ["a cat", "ü"]), GenerateRequest([Message("user", ["describe", img])])]
+
+    def piecewise(raws, req):
+        h = new_input_hash()
+        for name, raw in raws:
+            h.update(name.encode())
+            _hash_content_plain(h, raw)
+        hash_text(h, req)
+        return input_hash_digest(h)
+
+    xs = _inputs_to_hash()
+    for req in reqs:
+        for x in xs:
+            for name in ("image", "video"):
+                for _ in range(2):  # the second time uses the memoised prefix
+                    assert sample_input_hash([(name, x)], req) == piecewise([(name, x)], req), repr(x)[:60]
+        pairs = [(f"in{k}", x) for k, x in enumerate(xs)]
+        assert sample_input_hash(pairs, req) == piecewise(pairs, req)
+    # a tensor and an array of the same dtype name and shape are told apart by their description
+    t, a = torch.zeros(2, 3), np.zeros((2, 3), np.float32)
+    assert sample_input_hash([("x", t)], reqs[0]) != sample_input_hash([("x", a)], reqs[0])
+
+
 def test_hash_text_feeds_the_same_bytes_as_before():
     """hash_text feeds a request's text in one update: the same byte stream as the plain spelling."""
     import xxhash
