@@ -498,3 +498,22 @@ def test_data_file_digests_are_memoised_but_never_stale(tmp_path):
     f.write_bytes(b"b" * 1000)
     second = sha256_files([f], extra="x")
     assert second == hashlib.sha256(b"x" + b"data.bin" + b"b" * 1000).hexdigest()[:20] != first
+
+
+def test_stack_keeps_unequal_shapes_as_a_list_and_raises_real_errors():
+    """_stack stacks tensors of one shape, keeps tensors of different shapes (or non-tensors) as the
+    list they came in, and does not hide an error that is not a shape mismatch."""
+    from mmharness.runner import _stack
+
+    a, b = torch.zeros(3, 4, 4), torch.ones(3, 4, 4)
+    out = _stack([a, b])
+    assert out.shape == (2, 3, 4, 4) and out[1].eq(1).all()
+    assert _stack([a, b], channels_last=True).is_contiguous(memory_format=torch.channels_last)
+    ragged = [a, torch.zeros(3, 5, 4)]
+    assert _stack(ragged) is ragged
+    mixed = [a, np.zeros((3, 4, 4))]
+    assert _stack(mixed) is mixed
+    assert _stack([]) == []
+    meta = [a, torch.zeros(3, 4, 4, device="meta")]  # one shape, two devices: a real error
+    with pytest.raises(RuntimeError):
+        _stack(meta)
