@@ -441,3 +441,56 @@ def test_testset_pickles_light_and_reloads(tmp_path):
     test_file.write_bytes(py2_pickle({"labels": [int(x) for x in labels2], "data": data}))
     with pytest.raises(TaskError, match="changed since it was loaded"):
         pickle.loads(blob).image(0)
+
+
+# --------------------------------------------------------------------------- reuse of what was read
+
+
+@pytest.mark.parametrize("layout", ["torchvision", "binary"])
+def test_rereading_unchanged_files_reuses_the_store_and_a_changed_file_is_read_again(tmp_path, layout, monkeypatch):
+    labels, data = fake_data("cifar10", n=40)
+    write = write_torchvision if layout == "torchvision" else write_binary
+    read = read_torchvision if layout == "torchvision" else read_binary
+    test_file = write(tmp_path, "cifar10", labels, data)
+    first = read(tmp_path, "cifar10")
+    assert first.ranks.flags.writeable is False  # shared by every test set of this data
+    with monkeypatch.context() as m:  # unchanged files: nothing is read again
+        m.setattr(cifar.np, "fromfile", lambda *a, **k: pytest.fail("binary file read again"))
+        m.setattr(cifar, "restricted_pickle_load", lambda *a, **k: pytest.fail("pickle read again"))
+        again = read(tmp_path, "cifar10")
+        assert detect_cifar_source(tmp_path, "cifar10", allow_hub=False)._store is first._store
+    assert again._store is first._store and again.fingerprint == first.fingerprint
+    assert again.image_names == first.image_names and again.image_names is not first.image_names
+    assert_matches(again, labels, data)
+    # new contents (new stat): read again, new fingerprint
+    labels2 = np.roll(labels, 1)
+    data2 = data[::-1].copy()
+    test_file.unlink()
+    if layout == "torchvision":
+        test_file.write_bytes(py2_pickle({"labels": [int(x) for x in labels2], "data": data2}))
+    else:
+        test_file.write_bytes(np.concatenate([labels2.astype(np.uint8)[:, None], data2], axis=1).tobytes())
+    changed = read(tmp_path, "cifar10")
+    assert changed.fingerprint != first.fingerprint and changed._store is not first._store
+    assert_matches(changed, labels2, data2)
+    # a class-names file that appears changes the fingerprint, and is checked
+    names = test_file.parent / ("batches.meta.txt" if layout == "binary" else "batches.meta")
+    names.unlink()
+    without = read(tmp_path, "cifar10")
+    assert without.fingerprint != changed.fingerprint
+
+
+def test_rereading_a_corrupt_file_still_reports_it(tmp_path):
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    (folder / "test_batch.bin").write_bytes(b"\x00" * 3075)
+    for _ in range(2):
+        with pytest.raises(TaskError, match="3073-byte record"):
+            read_binary(tmp_path, "cifar10")
+
+
+def test_annotation_digest_is_of_the_bytes_read():
+    import hashlib
+
+    ann = cifar.load_cifar_b_annotations("cifar10")
+    assert ann.sha256 == hashlib.sha256(ann.path.read_bytes()).hexdigest()

@@ -21,7 +21,9 @@ Layouts (``<root>`` is the data root):
   files (``test-*.parquet``), or the hub id through ``datasets.load_dataset(id, split="test")``
   (offline this works only when the dataset is in the local HF cache). Rows stay lazy.
 
-:func:`detect_cifar_source` tries them in the order of :data:`SOURCE_ORDER`.
+:func:`detect_cifar_source` tries them in the order of :data:`SOURCE_ORDER`. Loaded contents are
+kept in a small per-process cache: the torchvision and binary readers return what this process
+already read from the same files while their fingerprint (memoised by file stat) is unchanged.
 
 The CIFAR-B subgroup annotations are read from the JSON files bundled in
 ``mmharness/data/annotations`` (converted once from the official ``.npy`` pickles by
@@ -36,7 +38,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +150,7 @@ def annotation_names(labels: np.ndarray) -> list[str]:
 
     ``annotation_names([3, 8, 3, 0]) == ['0001.png', '0001.png', '0002.png', '0001.png']``.
     """
-    return ["%04d.png" % r for r in rank_within_class(labels)]
+    return ["%04d.png" % r for r in rank_within_class(labels).tolist()]  # Python ints format faster
 
 
 # --------------------------------------------------------------------------- the test set object
@@ -164,6 +166,27 @@ class _Store:
     images: Any  # (N, 3072) uint8 array, a HF Dataset, or a list of PNG paths
     image_column: str | None = None
     names: list[str] | None = None  # PNG file names (the annotation keys)
+    _ranks: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _keys: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def ranks(self) -> np.ndarray:
+        """1-based rank of each image within its class (from the PNG name for the png layout);
+        computed once per store (read-only: every test set of this store shares it)."""
+        if self._ranks is None:
+            if self.names is not None:
+                ranks = np.asarray([int(_NAME_RE.match(n).group(1)) if _NAME_RE.match(n) else -1
+                                    for n in self.names], dtype=np.int64)
+            else:
+                ranks = rank_within_class(self.labels)
+            ranks.setflags(write=False)
+            self._ranks = ranks
+        return self._ranks
+
+    def annotation_keys(self) -> tuple[str, ...]:
+        """Annotation key of each image (the file name for PNGs), computed once per store."""
+        if self._keys is None:
+            self._keys = tuple(self.names) if self.names is not None else tuple(annotation_names(self.labels))
+        return self._keys
 
 
 _STORE_CACHE: "OrderedDict[tuple, _Store]" = OrderedDict()
@@ -262,22 +285,17 @@ class CifarTestSet:
 
     @property
     def ranks(self) -> np.ndarray:
-        """1-based rank of each image within its class (from the PNG name for the png layout)."""
+        """1-based rank of each image within its class (from the PNG name for the png layout);
+        a read-only array shared by every test set of the same data."""
         if self._ranks is None:
-            store = self._get_store()
-            if store.names is not None:
-                self._ranks = np.asarray([int(_NAME_RE.match(n).group(1)) if _NAME_RE.match(n) else -1
-                                          for n in store.names], dtype=np.int64)
-            else:
-                self._ranks = rank_within_class(store.labels)
+            self._ranks = self._get_store().ranks()
         return self._ranks
 
     @property
     def image_names(self) -> list[str]:
         """Annotation key of each image: ``'%04d.png' % rank_within_class`` (the file name for PNGs)."""
         if self._names is None:
-            store = self._get_store()
-            self._names = list(store.names) if store.names is not None else annotation_names(store.labels)
+            self._names = list(self._get_store().annotation_keys())
         return self._names
 
     def __len__(self) -> int:
@@ -344,6 +362,18 @@ def _check_labels(labels: np.ndarray, dataset: str, where: str) -> np.ndarray:
     return labels
 
 
+def _cached_store(kind: str, dataset: str, location: str, files: list[Path], extra: str) -> _Store | None:
+    """The store this process already read from ``files`` (the data files hashed into its
+    fingerprint, with ``extra``) if their fingerprint is unchanged, else None (nothing cached, or
+    a file is gone: the reader then reports it). The fingerprint is memoised by each file's stat
+    (:func:`~mmharness.task.sha256_files`), so this costs a few ``stat`` calls, not a read."""
+    try:
+        fingerprint = sha256_files(files, extra=extra)
+    except OSError:
+        return None
+    return _cache_get((kind, dataset, location, fingerprint))
+
+
 def _torchvision_paths(root: Path, dataset: str) -> tuple[Path, Path]:
     folder, test, meta, _, _ = _TORCHVISION[dataset]
     return root / folder / test, root / folder / meta
@@ -353,6 +383,11 @@ def _read_torchvision_store(location: str, dataset: str) -> _Store:
     test_path = Path(location)
     _, _, meta_name, label_key, names_key = _TORCHVISION[dataset]
     meta_path = test_path.parent / meta_name
+    has_meta = meta_path.is_file()
+    cached = _cached_store("torchvision", dataset, location, [test_path, meta_path] if has_meta else [test_path],
+                           f"torchvision:{dataset}")
+    if cached is not None:
+        return cached
     entry = restricted_pickle_load(test_path)
     if not isinstance(entry, dict) or "data" not in entry or label_key not in entry:
         raise TaskError(f"{test_path}: not a {PRETTY[dataset]} python batch (needs 'data' and '{label_key}')")
@@ -364,7 +399,7 @@ def _read_torchvision_store(location: str, dataset: str) -> _Store:
         raise TaskError(f"{test_path}: {labels.shape[0]} labels for {data.shape[0]} images")
     files = [test_path]
     classes = CLASSES[dataset]
-    if meta_path.is_file():
+    if has_meta:
         meta = restricted_pickle_load(meta_path)
         if isinstance(meta, dict) and names_key in meta:
             classes = _check_classes(meta[names_key], dataset, str(meta_path))
@@ -396,6 +431,12 @@ def _read_binary_store(location: str, dataset: str) -> _Store:
     test_path = Path(location)
     _, _, names_file, label_bytes = _BINARY[dataset]
     row = label_bytes + IMAGE_BYTES
+    names_path = test_path.parent / names_file
+    has_names = names_path.is_file()
+    cached = _cached_store("binary", dataset, location, [test_path, names_path] if has_names else [test_path],
+                           f"binary:{dataset}")
+    if cached is not None:
+        return cached
     raw = np.fromfile(test_path, dtype=np.uint8)
     if raw.size == 0 or raw.size % row:
         raise TaskError(f"{test_path}: size {raw.size} B is not a multiple of the {row}-byte record "
@@ -404,8 +445,7 @@ def _read_binary_store(location: str, dataset: str) -> _Store:
     labels = _check_labels(rows[:, label_bytes - 1], dataset, str(test_path))
     files = [test_path]
     classes = CLASSES[dataset]
-    names_path = test_path.parent / names_file
-    if names_path.is_file():
+    if has_names:
         names = [ln.strip() for ln in names_path.read_text(encoding="latin1").splitlines() if ln.strip()]
         classes = _check_classes(names, dataset, str(names_path))
         files.append(names_path)
@@ -695,7 +735,8 @@ class CifarBAnnotations:
     """The CIFAR-B subgroup annotations of one dataset, read from the bundled JSON.
 
     ``table[c, r]`` is the subgroup id of the test image of class c with rank r (1-based), or -1
-    when there is no such annotation. ``path`` is the JSON file (hashed into data fingerprints).
+    when there is no such annotation. ``path`` is the JSON file; ``sha256`` the hex sha256 of the
+    bytes read from it (hashed into data fingerprints).
     """
 
     dataset: str
@@ -704,6 +745,7 @@ class CifarBAnnotations:
     table: np.ndarray
     path: Path
     source: str
+    sha256: str
 
     def lookup(self, labels: np.ndarray, ranks: np.ndarray) -> np.ndarray:
         """Subgroup id per sample from its class index and rank; ``TaskError`` naming any missing key."""
@@ -732,7 +774,8 @@ def load_cifar_b_annotations(dataset: str) -> CifarBAnnotations:
     path = ANNOTATION_DIR / f"{dataset}_b_subgroups.json"
     if not path.is_file():
         raise TaskError(f"bundled annotation file missing: {path} (run tools/convert_cifar_b_annotations.py)")
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    raw = path.read_bytes()
+    doc = json.loads(raw.decode("utf-8"))
     classes = _check_classes(doc["classes"], dataset, str(path))
     subgroups = doc["subgroups"]
     max_rank = 0
@@ -747,4 +790,4 @@ def load_cifar_b_annotations(dataset: str) -> CifarBAnnotations:
         for name, g in subgroups[cname].items():
             table[ci, int(_NAME_RE.match(name).group(1))] = int(g)
     return CifarBAnnotations(dataset=dataset, classes=classes, subgroups=subgroups, table=table,
-                             path=path, source=str(doc.get("source", "")))
+                             path=path, source=str(doc.get("source", "")), sha256=hashlib.sha256(raw).hexdigest())

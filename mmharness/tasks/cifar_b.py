@@ -25,6 +25,7 @@ for every image flag the run (the leaderboard then does not rank it).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -142,6 +143,12 @@ def _metric_specs(num_classes: int) -> tuple[MetricSpec, ...]:
     )
 
 
+@functools.lru_cache(maxsize=4)
+def _sample_ids(n: int) -> tuple[str, ...]:
+    """The sample ids of a test set of n images: the 5-digit test index of each."""
+    return tuple(f"{i:05d}" for i in range(n))
+
+
 class _CifarB(Task):
     """Shared implementation of CIFAR-10-B and CIFAR-100-B (see the module docstring).
 
@@ -239,12 +246,9 @@ class _CifarB(Task):
                         self.name, testset.source, len(labels), TEST_SIZE)
         golds = np.asarray(labels, dtype=np.int64).tolist()  # Python ints, as int() of each gives
         groups = np.asarray(subgroups, dtype=np.int64).tolist()
-        samples = [
-            Sample(id=f"{i:05d}", gold=golds[i], meta={"subgroup": groups[i], "image_name": names[i]})
-            for i in range(len(labels))
-        ]
-        ann_hash = hashlib.sha256(ann.path.read_bytes()).hexdigest()
-        fp = hashlib.sha256(f"{testset.fingerprint}:{ann_hash}".encode()).hexdigest()[:20]
+        samples = [Sample(sid, gold, {"subgroup": group, "image_name": name})
+                   for sid, gold, group, name in zip(_sample_ids(len(golds)), golds, groups, names)]
+        fp = hashlib.sha256(f"{testset.fingerprint}:{ann.sha256}".encode()).hexdigest()[:20]
         self._testset = testset
         return TaskData(samples=samples, fingerprint=fp,
                         source="sample" if data.sample else testset.source,
