@@ -93,6 +93,9 @@ def test_modified_response_rows_fall_back_to_per_row_encoding():
     rows = ResponseRows(ClassifyResponse, logits)
     rows[1].logits[0] = 42.0  # values written in place are in the arrays too: still intact
     assert rows.intact() and encode_many(rows) == [encode(r) for r in rows]
+    rows[2].kind = "".join(["class", "ify"])  # an equal value, another object: the closer look keeps it intact
+    assert rows[2].kind is not rows[0].kind and not rows._untouched()
+    assert rows.intact() and encode_many(rows) == [encode(r) for r in rows]
 
 
 def test_response_rows_refuse_what_they_cannot_encode_per_batch():
