@@ -4,6 +4,7 @@ hand-over (:meth:`ResponseCache.put_batch`), the input hash's fast paths, and th
 changes what is cached, scored or logged."""
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from mmharness.requests import (
     LabelMapResponse,
     LabelSet,
     MediaDecodeError,
+    Response,
     ResponseRows,
     ScoresResponse,
     TextResponse,
@@ -93,9 +95,22 @@ def test_modified_response_rows_fall_back_to_per_row_encoding():
     rows = ResponseRows(ClassifyResponse, logits)
     rows[1].logits[0] = 42.0  # values written in place are in the arrays too: still intact
     assert rows.intact() and encode_many(rows) == [encode(r) for r in rows]
-    rows[2].kind = "".join(["class", "ify"])  # an equal value, another object: the closer look keeps it intact
-    assert rows[2].kind is not rows[0].kind and not rows._untouched()
-    assert rows.intact() and encode_many(rows) == [encode(r) for r in rows]
+
+
+@dataclass
+class _CountedResponse(Response):
+    values: np.ndarray
+    n: int = 1000
+    kind: str = field(default="counted", init=False)
+
+
+def test_response_rows_with_an_equal_field_value_of_another_identity_stay_intact():
+    rows = ResponseRows(_CountedResponse, np.zeros((3, 2), np.float32))
+    assert rows._untouched() and rows.intact()
+    rows[1].n = int("1000")  # an equal value, another object: the closer look keeps the batch intact
+    assert rows[1].n is not rows[0].n and not rows._untouched() and rows.intact()
+    rows[2].n = 999
+    assert not rows.intact()
 
 
 def test_response_rows_refuse_what_they_cannot_encode_per_batch():
