@@ -221,3 +221,27 @@ def test_outputs_are_ordinary_tensors(adapter, images):
     assert not emb.requires_grad and not txt.requires_grad
     emb.mul_(2.0)
     txt.add_(1.0)
+
+
+def test_to_moves_the_model_and_skips_the_walk_when_it_is_already_there(cfg_path, monkeypatch):
+    a = OpenClipAdapter(model=cfg_path)
+    moves = []
+    real_to = torch.nn.Module.to
+
+    def counting_to(self, *args, **kwargs):
+        moves.append(args)
+        return real_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "to", counting_to)
+    assert a.to("cpu") is a and a.device == "cpu" and moves == []  # already on the CPU: nothing to move
+    a.to("meta")  # a device of its own on any machine: really moved, every tensor
+    assert moves == [("meta",)] and a.device == "meta"
+    assert all(t.device.type == "meta" for t in [*a.model.parameters(), *a.model.buffers()])
+    assert a.to("meta") is a and len(moves) == 1
+    # one tensor left behind elsewhere is enough to move the model again
+    a.model.logit_scale = torch.nn.Parameter(torch.zeros(()))  # on the CPU
+    a.to("meta")
+    assert len(moves) == 2 and a.model.logit_scale.device.type == "meta"
+    a.model.register_buffer("extra", torch.zeros(2))
+    a.to("meta")
+    assert len(moves) == 3 and a.model.extra.device.type == "meta"

@@ -27,6 +27,21 @@ _TEXT_CHUNK = 256  # texts tokenised and encoded per forward pass inside embed_t
 _REGISTERED_CONFIGS: dict[str, dict] = {}
 
 
+def _all_on(module: Any, device: str) -> bool:
+    """Whether every parameter (and its gradient) and buffer of ``module`` lives on ``device``
+    (exactly: ``"cuda"`` is not ``"cuda:0"``, so an unindexed device name never matches)."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        return False  # Module.to reports it
+    for p in module.parameters():
+        if p.device != dev or (p.grad is not None and p.grad.device != dev):
+            return False
+    return all(b.device == dev for b in module.buffers())
+
+
 def _canonical_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -270,8 +285,11 @@ class OpenClipAdapter(Adapter):
 
     # ------------------------------------------------------------------ runtime
     def to(self, device: str) -> "OpenClipAdapter":
-        """Move the model to ``device``."""
-        self.model.to(device)
+        """Move the model to ``device``. Skipped when every parameter, gradient and buffer is
+        already there (what ``Module.to`` would then leave unchanged): checking is cheaper than
+        ``Module.to``'s walk, and :func:`~mmharness.evaluate.evaluate` calls this on every run."""
+        if not _all_on(self.model, device):
+            self.model.to(device)
         self.device = device
         return self
 
