@@ -170,8 +170,20 @@ def load_results(path: str | Path) -> dict:
     return doc
 
 
+_PLAIN_LEAVES = (str, int, bool, type(None))
+
+
 def clean_json(x: Any) -> Any:
     """Make ``x`` JSON-safe: NaN/inf -> None, numpy scalars/arrays -> Python, tuples -> lists."""
+    t = type(x)
+    if t in _PLAIN_LEAVES:  # the common leaves, returned as they are (exact types: not numpy, not float)
+        return x
+    if t is float:
+        return x if math.isfinite(x) else None
+    if t is dict:
+        return {str(k): clean_json(v) for k, v in x.items()}
+    if t is list:
+        return [clean_json(v) for v in x]
     import numpy as np
 
     if isinstance(x, dict):
