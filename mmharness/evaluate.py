@@ -145,76 +145,71 @@ def evaluate(
     if sample and data_source:
         raise TaskError(f"--data-source {data_source} picks a loader for real data under --data-root; the bundled "
                         "sample (--sample) has one format of its own: drop one of the two options")
-    if use_cache and not dry_run:  # an unusable cache directory fails before any data or model work
-        ResponseCache(Path(cache_dir) if cache_dir else default_cache_dir()).close()
-
-    task_objs = [build_task(n, targs) for n in task_names]
-    overrides = parse_gen_kwargs(gen_kwargs) if gen_kwargs else {}
-    for t in task_objs:
-        t.resolve_profile(served=adapter_cls.served)
-        if overrides and Capability.GENERATE in t.uses:
-            t.generation_overrides = dict(overrides)
-    if overrides and not any(Capability.GENERATE in t.uses for t in task_objs):
-        log.warning("--gen-kwargs has no effect: none of %s generates text", ", ".join(task_names))
-    if targs:  # the options each task declares (mmharness.task.task_options), as build_task reads them
-        known = sorted({o.name for t in task_objs for o in task_options(type(t))})
-        unused = sorted(set(targs) - set(known))
-        if unused:
-            raise TaskError(f"no selected task accepts option(s) {', '.join(unused)}."
-                            f"{did_you_mean(unused[0], known)} Options of these tasks: {', '.join(known) or '(none)'}"
-                            " (`mmh tasks NAME` says what each one means)")
-    offered = adapter_cls.capabilities()
-    executors = {t.name: resolve(t.uses, offered, task=t.name, adapter=adapter_cls.name) for t in task_objs}
-    adapter: Adapter | None = model if isinstance(model, Adapter) else None
-    if adapter is None and adapter_cls.served and not dry_run:  # cheap; checks its server before data work
-        adapter = build_adapter(adapter_cls, margs)
-
-    data_cfg = DataConfig(root=Path(data_root) if data_root else None, sample=sample, source=data_source)
-    datas = {}
-    for t in task_objs:
-        d = t.load(data_cfg)
-        if not d.samples:
-            raise TaskError(f"task {t.name!r}: the data at {d.source} holds no samples")
-        ids = [s.id for s in d.samples]
-        if len(set(ids)) != len(ids):
-            raise TaskError(f"task {t.name!r}: sample ids are not unique in {d.source}")
-        datas[t.name] = d
-    if dry_run:
-        return Results(dry_run_plan(adapter_cls.name, margs, task_objs, datas, executors, limit))
-
-    dev = resolve_device(device)
-    dctx, dev = distributed.setup(dev)
-    autocast = autocast_factory(dev, precision)
-    if text_batch_size is None:
-        text_batch_size = default_text_batch_size(dev)
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    import torch
-
-    torch.manual_seed(seed)
-    if adapter is None:
-        adapter = build_adapter(adapter_cls, margs)
-    adapter.to(dev)
-    if channels_last or compile:
-        adapter.optimize(channels_last=channels_last, compile=compile)
-    adapter_fp = adapter.fingerprint()
-    adapter_key = f"{adapter_fp}:{precision}"
-
-    cache: Any
-    if use_cache:
-        cache = ResponseCache(Path(cache_dir) if cache_dir else default_cache_dir())
-    else:
-        cache = MemoryCache()
-    opts = RunOptions(batch_size=batch_size, num_workers=num_workers, device=dev, on_error=on_error,
-                      progress=progress and dctx.is_main,
-                      text_batch_size=text_batch_size, shard=(dctx.rank, dctx.world_size),
-                      channels_last=channels_last, threads=threads)
-    stamp = datetime.now(timezone.utc)
-    run_id = uuid.uuid4().hex
-    task_docs: dict[str, dict] = {}
-    sample_logs: dict[str, Path] = {}
-    total_computed, total_model = 0, 0.0
+    # an unusable cache directory fails before any data or model work; the connection opened for that
+    # check is the one the run uses, closed however evaluate ends
+    cache: Any = (ResponseCache(Path(cache_dir) if cache_dir else default_cache_dir())
+                  if use_cache and not dry_run else MemoryCache())
     try:
+        task_objs = [build_task(n, targs) for n in task_names]
+        overrides = parse_gen_kwargs(gen_kwargs) if gen_kwargs else {}
+        for t in task_objs:
+            t.resolve_profile(served=adapter_cls.served)
+            if overrides and Capability.GENERATE in t.uses:
+                t.generation_overrides = dict(overrides)
+        if overrides and not any(Capability.GENERATE in t.uses for t in task_objs):
+            log.warning("--gen-kwargs has no effect: none of %s generates text", ", ".join(task_names))
+        if targs:  # the options each task declares (mmharness.task.task_options), as build_task reads them
+            known = sorted({o.name for t in task_objs for o in task_options(type(t))})
+            unused = sorted(set(targs) - set(known))
+            if unused:
+                raise TaskError(f"no selected task accepts option(s) {', '.join(unused)}."
+                                f"{did_you_mean(unused[0], known)} Options of these tasks: {', '.join(known) or '(none)'}"
+                                " (`mmh tasks NAME` says what each one means)")
+        offered = adapter_cls.capabilities()
+        executors = {t.name: resolve(t.uses, offered, task=t.name, adapter=adapter_cls.name) for t in task_objs}
+        adapter: Adapter | None = model if isinstance(model, Adapter) else None
+        if adapter is None and adapter_cls.served and not dry_run:  # cheap; checks its server before data work
+            adapter = build_adapter(adapter_cls, margs)
+
+        data_cfg = DataConfig(root=Path(data_root) if data_root else None, sample=sample, source=data_source)
+        datas = {}
+        for t in task_objs:
+            d = t.load(data_cfg)
+            if not d.samples:
+                raise TaskError(f"task {t.name!r}: the data at {d.source} holds no samples")
+            if len({s.id for s in d.samples}) != len(d.samples):
+                raise TaskError(f"task {t.name!r}: sample ids are not unique in {d.source}")
+            datas[t.name] = d
+        if dry_run:
+            return Results(dry_run_plan(adapter_cls.name, margs, task_objs, datas, executors, limit))
+
+        dev = resolve_device(device)
+        dctx, dev = distributed.setup(dev)
+        autocast = autocast_factory(dev, precision)
+        if text_batch_size is None:
+            text_batch_size = default_text_batch_size(dev)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        import torch
+
+        torch.manual_seed(seed)
+        if adapter is None:
+            adapter = build_adapter(adapter_cls, margs)
+        adapter.to(dev)
+        if channels_last or compile:
+            adapter.optimize(channels_last=channels_last, compile=compile)
+        adapter_fp = adapter.fingerprint()
+        adapter_key = f"{adapter_fp}:{precision}"
+
+        opts = RunOptions(batch_size=batch_size, num_workers=num_workers, device=dev, on_error=on_error,
+                          progress=progress and dctx.is_main,
+                          text_batch_size=text_batch_size, shard=(dctx.rank, dctx.world_size),
+                          channels_last=channels_last, threads=threads)
+        stamp = datetime.now(timezone.utc)
+        run_id = uuid.uuid4().hex
+        task_docs: dict[str, dict] = {}
+        sample_logs: dict[str, Path] = {}
+        total_computed, total_model = 0, 0.0
         for t in task_objs:
             d = datas[t.name]
             samples = limit_samples(d.samples, limit)
